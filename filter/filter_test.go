@@ -1,0 +1,256 @@
+package filter
+
+import (
+	"fmt"
+	"testing"
+)
+
+// seedPolicy is the gateway of the seed articles: strip /products, mark the
+// request as https, split 90/10 with a sticky user and a tester override.
+const seedPolicy = `{"routes": [{
+  "name": "products",
+  "match": [{"uri": {"prefix": "/products"}}],
+  "rewrite": {"uri": "/"},
+  "headers": {"request": {"set": {"x-forwarded-proto": "https"}, "remove": ["x-internal-debug"]},
+              "response": {"set": {"x-served-by": "%DESTINATION%"}}},
+  "route": [{"destination": {"host": "product-service", "port": 8080}, "weight": 90},
+            {"destination": {"host": "product-service-v2", "port": 8080}, "weight": 10}],
+  "split": {"hintHeader": "x-route-to", "stickyBy": {"header": "x-user-id"}, "overrideHeader": "x-canary"}
+}]}`
+
+func request(path string, extra ...[2]string) [][2]string {
+	return append([][2]string{
+		{":method", "GET"}, {":path", path}, {":authority", "api.example.com"}, {":scheme", "http"},
+	}, extra...)
+}
+
+// must asserts that a header has a value after the plugin ran.
+func must(t *testing.T, hs [][2]string, name, want string) {
+	t.Helper()
+	if got, ok := header(hs, name); !ok || got != want {
+		t.Errorf("%s = %q (present %v), want %q", name, got, ok, want)
+	}
+}
+
+func mustAbsent(t *testing.T, hs [][2]string, name string) {
+	t.Helper()
+	if got, ok := header(hs, name); ok {
+		t.Errorf("%s = %q, want it absent", name, got)
+	}
+}
+
+func startPlugin(t *testing.T, host hostEmulator) {
+	t.Helper()
+	if st := host.StartPlugin(); st != pluginStartOK {
+		t.Fatalf("StartPlugin = %v, critical logs: %q", st, host.GetCriticalLogs())
+	}
+}
+
+func counter(t *testing.T, host hostEmulator, name string) uint64 {
+	t.Helper()
+	v, err := host.GetCounterMetric(name)
+	if err != nil {
+		t.Fatalf("metric %s: %v", name, err)
+	}
+	return v
+}
+
+func TestFilter_SeedScenario(t *testing.T) {
+	forEachLeg(t, seedPolicy, func(t *testing.T, l leg, host hostEmulator) {
+		startPlugin(t, host)
+		clears := routeCacheClears
+		id := host.InitializeHttpContext()
+		if a := host.CallOnRequestHeaders(id, request("/products/123?x=1",
+			[2]string{"x-internal-debug", "1"}, [2]string{"x-route-to", "attacker-cluster"}), false); a != actionContinue {
+			t.Fatalf("request action = %v", a)
+		}
+		req := host.GetCurrentRequestHeaders(id)
+		must(t, req, ":path", "/123?x=1")
+		must(t, req, ":authority", "api.example.com")
+		must(t, req, "x-forwarded-proto", "https")
+		mustAbsent(t, req, "x-internal-debug")
+		hint, _ := header(req, "x-route-to")
+		if hint != "product-service" && hint != "product-service-v2" {
+			t.Fatalf("x-route-to = %q, want a configured destination", hint)
+		}
+		if routeCacheClears != clears+1 {
+			t.Errorf("clear_route_cache called %d times, want 1", routeCacheClears-clears)
+		}
+		host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}}, false)
+		must(t, host.GetCurrentResponseHeaders(id), "x-served-by", hint)
+		host.CompleteHttpContext(id)
+
+		if got := counter(t, host, "wasmgate.route.products.matched"); got != 1 {
+			t.Errorf("matched = %d, want 1", got)
+		}
+		if got := counter(t, host, "wasmgate.route.products.rewritten"); got != 1 {
+			t.Errorf("rewritten = %d, want 1", got)
+		}
+		if got := counter(t, host, "wasmgate.route.products.destination."+hint+".picked"); got != 1 {
+			t.Errorf("picked %s = %d, want 1", hint, got)
+		}
+	})
+}
+
+func TestFilter_PrefixOnly(t *testing.T) {
+	forEachLeg(t, seedPolicy, func(t *testing.T, l leg, host hostEmulator) {
+		startPlugin(t, host)
+		id := host.InitializeHttpContext()
+		host.CallOnRequestHeaders(id, request("/products"), true)
+		must(t, host.GetCurrentRequestHeaders(id), ":path", "/")
+	})
+}
+
+func TestFilter_Unmatched(t *testing.T) {
+	forEachLeg(t, seedPolicy, func(t *testing.T, l leg, host hostEmulator) {
+		startPlugin(t, host)
+		id := host.InitializeHttpContext()
+		in := request("/productsX/1?y=2", [2]string{"x-internal-debug", "1"}, [2]string{"x-route-to", "product-service-v2"})
+		host.CallOnRequestHeaders(id, in, false)
+		req := host.GetCurrentRequestHeaders(id)
+		must(t, req, ":path", "/productsX/1?y=2")
+		must(t, req, "x-internal-debug", "1")
+		mustAbsent(t, req, "x-forwarded-proto")
+		// A client never picks a cluster itself.
+		mustAbsent(t, req, "x-route-to")
+		host.CallOnResponseHeaders(id, [][2]string{{":status", "404"}}, false)
+		mustAbsent(t, host.GetCurrentResponseHeaders(id), "x-served-by")
+		if got := counter(t, host, "wasmgate.route.products.matched"); got != 0 {
+			t.Errorf("matched = %d, want 0", got)
+		}
+	})
+}
+
+func TestFilter_Override(t *testing.T) {
+	forEachLeg(t, seedPolicy, func(t *testing.T, l leg, host hostEmulator) {
+		startPlugin(t, host)
+		for i := 0; i < 20; i++ {
+			id := host.InitializeHttpContext()
+			host.CallOnRequestHeaders(id, request("/products/1", [2]string{"x-canary", "product-service-v2"}), true)
+			must(t, host.GetCurrentRequestHeaders(id), "x-route-to", "product-service-v2")
+			host.CompleteHttpContext(id)
+		}
+	})
+}
+
+func TestFilter_Sticky(t *testing.T) {
+	forEachLeg(t, seedPolicy, func(t *testing.T, l leg, host hostEmulator) {
+		startPlugin(t, host)
+		seen := map[string]bool{}
+		for user := 0; user < 40; user++ {
+			var first string
+			for i := 0; i < 5; i++ {
+				id := host.InitializeHttpContext()
+				host.CallOnRequestHeaders(id, request("/products/1", [2]string{"x-user-id", fmt.Sprint("user-", user)}), true)
+				got, _ := header(host.GetCurrentRequestHeaders(id), "x-route-to")
+				host.CompleteHttpContext(id)
+				if i == 0 {
+					first = got
+				} else if got != first {
+					t.Fatalf("user-%d: request %d went to %q, first went to %q", user, i, got, first)
+				}
+			}
+			seen[first] = true
+		}
+		// 40 users at 90/10 all landing on one side has probability < 2 %.
+		if len(seen) != 2 {
+			t.Errorf("40 sticky users reached %v, want both destinations", seen)
+		}
+	})
+}
+
+func TestFilter_BadPolicy(t *testing.T) {
+	const bad = `{"routes": [{"name": "products", "match": [{"uri": {"prefix": "/p"}}],
+	  "rateLimit": {"tokenBucket": {"maxTokens": 10, "fillInterval": "abc"}}}]}`
+	forEachLeg(t, bad, func(t *testing.T, l leg, host hostEmulator) {
+		if st := host.StartPlugin(); st != pluginStartFailed {
+			t.Fatalf("StartPlugin = %v, want failed", st)
+		}
+		want := []string{invalidPolicyPrefix + `routes[0].rateLimit.tokenBucket.fillInterval: "abc" is not a duration`}
+		if got := host.GetCriticalLogs(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("critical logs = %q, want %q", got, want)
+		}
+		if got := counter(t, host, "wasmgate.config_rejected"); got != 1 {
+			t.Errorf("config_rejected = %d, want 1", got)
+		}
+	})
+}
+
+func rateLimitPolicy(extra string) string {
+	return `{"routes": [{"name": "api", "match": [{"uri": {"prefix": "/api"}}],
+	  "rateLimit": {"tokenBucket": {"maxTokens": 3, "tokensPerFill": 1, "fillInterval": "1h"}` + extra + `}}]}`
+}
+
+func TestFilter_RateLimit(t *testing.T) {
+	forEachLeg(t, rateLimitPolicy(""), func(t *testing.T, l leg, host hostEmulator) {
+		startPlugin(t, host)
+		for i := 1; i <= 4; i++ {
+			id := host.InitializeHttpContext()
+			a := host.CallOnRequestHeaders(id, request("/api/x"), true)
+			resp := host.GetSentLocalResponse(id)
+			if i <= 3 {
+				if a != actionContinue || resp != nil {
+					t.Fatalf("request %d: action %v, local response %+v; want admitted", i, a, resp)
+				}
+				continue
+			}
+			if a != actionPause || resp == nil {
+				t.Fatalf("request %d: action %v, local response %+v; want denied", i, a, resp)
+			}
+			if resp.StatusCode != 429 {
+				t.Errorf("status = %d, want 429", resp.StatusCode)
+			}
+			if l.wasm != "" && resp.StatusCodeDetail != "rate_limited" {
+				t.Errorf("details = %q, want rate_limited", resp.StatusCodeDetail)
+			}
+			must(t, resp.Headers, "retry-after", "3600")
+			must(t, resp.Headers, "ratelimit", `"api";r=0;t=3600`)
+			must(t, resp.Headers, "ratelimit-policy", `"api";q=3;w=10800`)
+			host.CallOnResponseHeaders(id, [][2]string{{":status", "429"}}, false)
+		}
+		if got := counter(t, host, "wasmgate.route.api.rate_limited"); got != 1 {
+			t.Errorf("rate_limited = %d, want 1", got)
+		}
+	})
+}
+
+func TestFilter_RateLimitShadow(t *testing.T) {
+	forEachLeg(t, rateLimitPolicy(`, "shadow": true`), func(t *testing.T, l leg, host hostEmulator) {
+		startPlugin(t, host)
+		for i := 1; i <= 10; i++ {
+			id := host.InitializeHttpContext()
+			if a := host.CallOnRequestHeaders(id, request("/api/x"), true); a != actionContinue {
+				t.Fatalf("request %d: action %v, want continue", i, a)
+			}
+			if resp := host.GetSentLocalResponse(id); resp != nil {
+				t.Fatalf("request %d: local response %+v in shadow mode", i, resp)
+			}
+		}
+		if got := counter(t, host, "wasmgate.route.api.shadow_limited"); got != 7 {
+			t.Errorf("shadow_limited = %d, want 7", got)
+		}
+		if got := counter(t, host, "wasmgate.route.api.rate_limited"); got != 0 {
+			t.Errorf("rate_limited = %d, want 0", got)
+		}
+	})
+}
+
+func TestFilter_RateLimitPerKey(t *testing.T) {
+	policy := rateLimitPolicy(`, "key": {"header": "x-api-key"}, "maxKeys": 64`)
+	forEachLeg(t, policy, func(t *testing.T, l leg, host hostEmulator) {
+		startPlugin(t, host)
+		admitted := map[string]int{}
+		for i := 0; i < 5; i++ {
+			for _, key := range []string{"alice", "bob"} {
+				id := host.InitializeHttpContext()
+				host.CallOnRequestHeaders(id, request("/api/x", [2]string{"x-api-key", key}), true)
+				if host.GetSentLocalResponse(id) == nil {
+					admitted[key]++
+				}
+			}
+		}
+		if admitted["alice"] != 3 || admitted["bob"] != 3 {
+			t.Errorf("admitted = %v, want 3 each", admitted)
+		}
+	})
+}

@@ -1,0 +1,202 @@
+package filter
+
+import (
+	"time"
+
+	"github.com/wasmgate/wasmgate/policy"
+)
+
+// httpContext is one HTTP stream. It is recycled by its plugin context after
+// the stream ends, so its fields are reset in OnHttpRequestHeaders.
+type httpContext struct {
+	defaultHTTP
+	plugin   *pluginContext
+	config   *config
+	request  policy.Request
+	decision policy.Decision
+	// limited is set when the route's bucket was consulted; result is valid then.
+	limited bool
+	// denied is set when the stream was answered with a rate-limit response.
+	denied  bool
+	result  policy.TakeResult
+	fields  [][2]string // scratch for rate-limit response fields
+	scratch [policy.BucketStateSize]byte
+}
+
+// Header implements policy.HeaderGetter with a host call.
+func (h *httpContext) Header(name string) (string, bool) {
+	v, err := getHTTPRequestHeader(name)
+	return v, err == nil
+}
+
+func (h *httpContext) OnHttpRequestHeaders(int, bool) action {
+	c := h.config
+	h.limited, h.denied = false, false
+	if c == nil {
+		return actionContinue
+	}
+	for _, name := range c.hintHeaders {
+		if _, ok := h.Header(name); ok {
+			h.removeRequestHeader(name)
+		}
+	}
+	h.request = policy.Request{
+		Method:    h.header(":method"),
+		Path:      h.header(":path"),
+		Authority: h.header(":authority"),
+		Headers:   h,
+	}
+	if c.needsClientAddress {
+		h.request.ClientAddress = clientAddress()
+	}
+	d := &h.decision
+	c.policy.Decide(&h.request, h.plugin.nextRandom(), d)
+	r := d.Route
+	if r == nil {
+		return actionContinue
+	}
+	rs := &c.routes[r.Index]
+	rs.matched.Increment(1)
+
+	routeChanged := false
+	if d.Path != "" {
+		h.replaceRequestHeader(":path", d.Path)
+		rs.rewritten.Increment(1)
+		routeChanged = true
+	}
+	if d.Authority != "" {
+		h.replaceRequestHeader(":authority", d.Authority)
+		routeChanged = true
+	}
+	h.applyHeaderOps(r.RequestHeaders, replaceHTTPRequestHeader, addHTTPRequestHeader, removeHTTPRequestHeader)
+	if dest := d.Destination; dest != nil {
+		h.replaceRequestHeader(r.Split.HintHeader, dest.Hint)
+		rs.picked[dest.Index].Increment(1)
+		routeChanged = true
+	}
+	if routeChanged {
+		clearRouteCache()
+	}
+	if rl := r.RateLimit; rl != nil {
+		return h.rateLimit(rl, rs)
+	}
+	return actionContinue
+}
+
+func (h *httpContext) rateLimit(rl *policy.RateLimit, rs *routeState) action {
+	res, ok := takeToken(rl.Bucket, rs.limitKeys.key(h.decision.LimitSlot), time.Now().UnixNano(), &h.scratch)
+	if !ok {
+		rs.contended.Increment(1)
+		if rl.OnContention == policy.ContentionAllow {
+			return actionContinue
+		}
+		res = policy.TakeResult{RetryAfter: rl.Bucket.FillInterval}
+	}
+	h.limited, h.result = ok, res
+	if res.Allowed {
+		return actionContinue
+	}
+	if rl.Shadow {
+		rs.shadowLimited.Increment(1)
+		h.limited = false // a shadow limit never shows in responses
+		return actionContinue
+	}
+	rs.rateLimited.Increment(1)
+	h.fields = rl.AppendFields(h.fields[:0], res)
+	if err := sendLocalResponse(rl.Status, "rate_limited", h.fields, rl.Body); err != nil {
+		logDebug("wasmgate: sending rate-limit response: " + err.Error())
+		return actionContinue
+	}
+	h.denied = true
+	return actionPause
+}
+
+func (h *httpContext) OnHttpResponseHeaders(int, bool) action {
+	r := h.decision.Route
+	if h.config == nil || r == nil || h.denied {
+		return actionContinue
+	}
+	h.applyHeaderOps(r.ResponseHeaders, replaceHTTPResponseHeader, addHTTPResponseHeader, removeHTTPResponseHeader)
+	if rl := r.RateLimit; h.limited && h.result.Allowed && rl.FieldsOnAllowed {
+		h.fields = rl.AppendFields(h.fields[:0], h.result)
+		for _, f := range h.fields {
+			if err := replaceHTTPResponseHeader(f[0], f[1]); err != nil {
+				logDebug("wasmgate: setting " + f[0] + ": " + err.Error())
+			}
+		}
+	}
+	return actionContinue
+}
+
+func (h *httpContext) OnHttpStreamDone() {
+	p := h.plugin
+	h.config, h.request, h.decision = nil, policy.Request{}, policy.Decision{}
+	p.free = append(p.free, h)
+}
+
+// applyHeaderOps runs a route's header operations with one header map's host
+// calls. A failed host call is logged and the stream goes on.
+func (h *httpContext) applyHeaderOps(ops []policy.HeaderOp, set, add func(string, string) error, remove func(string) error) {
+	for i := range ops {
+		op := &ops[i]
+		var err error
+		switch op.Kind {
+		case policy.HeaderRemove:
+			err = remove(op.Name)
+		case policy.HeaderSet, policy.HeaderAdd:
+			value, ok := op.Value.Render(&h.request, &h.decision)
+			if !ok {
+				continue
+			}
+			if op.Kind == policy.HeaderSet {
+				err = set(op.Name, value)
+			} else {
+				err = add(op.Name, value)
+			}
+		}
+		if err != nil {
+			logDebug("wasmgate: header " + op.Name + ": " + err.Error())
+		}
+	}
+}
+
+func (h *httpContext) header(name string) string {
+	v, _ := h.Header(name)
+	return v
+}
+
+func (h *httpContext) replaceRequestHeader(name, value string) {
+	if err := replaceHTTPRequestHeader(name, value); err != nil {
+		logDebug("wasmgate: setting " + name + ": " + err.Error())
+	}
+}
+
+func (h *httpContext) removeRequestHeader(name string) {
+	if err := removeHTTPRequestHeader(name); err != nil {
+		logDebug("wasmgate: removing " + name + ": " + err.Error())
+	}
+}
+
+// clientAddress is the downstream peer address ("ip:port"), or "".
+func clientAddress() string {
+	v, err := getProperty(sourceAddressProperty)
+	if err != nil {
+		return ""
+	}
+	return string(v)
+}
+
+var sourceAddressProperty = []string{"source", "address"}
+
+// clearRouteCache asks Envoy to select the route again after the plugin
+// changed what routing looks at. Envoy clears the cache by itself for the ABI
+// versions both SDKs declare; the foreign function makes it explicit where the
+// host has it, and a host without it is fine.
+func clearRouteCache() {
+	if _, err := callForeignFunction("clear_route_cache", nil); err != nil && !routeCacheWarned {
+		routeCacheWarned = true
+		logDebug("wasmgate: clear_route_cache unavailable: " + err.Error())
+	}
+}
+
+var routeCacheWarned bool

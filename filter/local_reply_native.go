@@ -1,0 +1,9 @@
+//go:build !wasm
+
+package filter
+
+// sendLocalResponse answers the stream from the proxy. Native builds run on
+// the SDK's host emulator, which has no response-code details.
+func sendLocalResponse(status uint32, _ string, headers [][2]string, body string) error {
+	return sdkSendHTTPResponse(status, headers, []byte(body), -1)
+}

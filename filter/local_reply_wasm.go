@@ -1,0 +1,46 @@
+//go:build wasm
+
+package filter
+
+import (
+	"encoding/binary"
+	"errors"
+	"strconv"
+	"unsafe"
+)
+
+// sendLocalResponse answers the stream from the proxy. Unlike the SDKs'
+// SendHttpResponse it passes response-code details, which Envoy shows as
+// %RESPONSE_CODE_DETAILS% in access logs.
+func sendLocalResponse(status uint32, details string, headers [][2]string, body string) error {
+	localReplyBuf = appendHeaderMap(localReplyBuf[:0], headers)
+	st := proxySendLocalResponse(status, unsafe.StringData(details), int32(len(details)),
+		unsafe.StringData(body), int32(len(body)), &localReplyBuf[0], int32(len(localReplyBuf)), -1)
+	if st != 0 {
+		return errors.New("proxy_send_local_response: status " + strconv.FormatUint(uint64(st), 10))
+	}
+	return nil
+}
+
+// localReplyBuf is reused: a VM runs one callback at a time.
+var localReplyBuf []byte
+
+// appendHeaderMap encodes headers in the proxy-wasm map layout: the pair
+// count, then each key and value length, then each key and value followed
+// by a NUL byte, all integers little-endian uint32.
+func appendHeaderMap(dst []byte, headers [][2]string) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(headers)))
+	for _, h := range headers {
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(h[0])))
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(h[1])))
+	}
+	for _, h := range headers {
+		dst = append(append(dst, h[0]...), 0)
+		dst = append(append(dst, h[1]...), 0)
+	}
+	return dst
+}
+
+//go:wasmimport env proxy_send_local_response
+func proxySendLocalResponse(statusCode uint32, detailsData *byte, detailsSize int32,
+	bodyData *byte, bodySize int32, headersData *byte, headersSize int32, grpcStatus int32) uint32
