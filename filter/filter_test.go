@@ -105,10 +105,10 @@ func TestFilter_Unmatched(t *testing.T) {
 	forEachLeg(t, seedPolicy, func(t *testing.T, l leg, host hostEmulator) {
 		startPlugin(t, host)
 		id := host.InitializeHttpContext()
-		in := request("/productsX/1?y=2", [2]string{"x-internal-debug", "1"}, [2]string{"x-route-to", "product-service-v2"})
+		in := request("/orders/1?y=2", [2]string{"x-internal-debug", "1"}, [2]string{"x-route-to", "product-service-v2"})
 		host.CallOnRequestHeaders(id, in, false)
 		req := host.GetCurrentRequestHeaders(id)
-		must(t, req, ":path", "/productsX/1?y=2")
+		must(t, req, ":path", "/orders/1?y=2")
 		must(t, req, "x-internal-debug", "1")
 		mustAbsent(t, req, "x-forwarded-proto")
 		// A client never picks a cluster itself.

@@ -1,6 +1,9 @@
 package filter
 
 import (
+	"flag"
+	"io"
+	"log"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,4 +103,14 @@ func header(hs [][2]string, name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// TestMain keeps the emulator's per-call log lines (every foreign call and
+// proxy log) out of the output unless the run is verbose.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if !testing.Verbose() {
+		log.SetOutput(io.Discard)
+	}
+	os.Exit(m.Run())
 }
