@@ -11,7 +11,7 @@ TINYGO := $(WASMGATE_CACHE)/tinygo-$(TINYGO_VERSION)/bin/tinygo
 ENVOY  := $(WASMGATE_CACHE)/envoy-$(ENVOY_VERSION)/bin/envoy
 GO_SOURCES := go.mod go.sum $(shell find cmd/wasmgate filter policy -name '*.go' -not -name '*_test.go')
 
-.PHONY: build tinygo envoy registry tools run test test-unit test-e2e bench soak check clean
+.PHONY: build tinygo envoy registry registry-serve tools run test bench check clean image push wasmplugin
 
 build: out/wasmgate-go.wasm out/wasmgate-tinygo.wasm ## build both plugin modules
 
@@ -33,7 +33,10 @@ envoy: $(ENVOY) ## install Envoy into the tools cache
 $(ENVOY):
 	bash build/install-envoy.sh >/dev/null
 
-tools: tinygo envoy registry
+registry: ## install Debian's docker-registry (CNCF Distribution) for the registry tests
+	bash build/install-registry.sh >/dev/null
+
+tools: tinygo envoy registry ## install every tool the tests need
 
 run: out/wasmgate-go.wasm envoy ## build the plugin and serve the demo gateway
 	bash build/demo.sh out/wasmgate-go.wasm
@@ -41,6 +44,32 @@ run: out/wasmgate-go.wasm envoy ## build the plugin and serve the demo gateway
 test: tools build ## install what is missing and run every test
 	go version
 	go test -count=1 ./...
+
+# Delivery: the OCI image Istio's WasmPlugin pulls, and the WasmPlugin itself.
+REGISTRY      ?= 127.0.0.1:5000/wasmgate
+TAG           ?= dev
+POLICY        ?= deploy/policy.json
+IMAGE_WASM    ?= out/wasmgate-tinygo.wasm
+IMAGE_VARIANT ?= compat
+WASMGATE_IMAGE := go run ./cmd/wasmgate-image
+
+registry-serve: registry ## serve a loopback registry at 127.0.0.1:5000, stored in out/registry
+	docker-registry serve build/registry.yml
+
+image: $(IMAGE_WASM) ## print the manifest digest of IMAGE_WASM's image (no registry needed)
+	@$(WASMGATE_IMAGE) digest -wasm $(IMAGE_WASM) -variant $(IMAGE_VARIANT)
+
+push: $(IMAGE_WASM) ## push IMAGE_WASM to REGISTRY:TAG and print the manifest digest
+	@$(WASMGATE_IMAGE) push -wasm $(IMAGE_WASM) -ref $(REGISTRY):$(TAG) -variant $(IMAGE_VARIANT)
+
+wasmplugin: $(IMAGE_WASM) ## render out/wasmplugin.yaml for POLICY and REGISTRY:TAG
+	$(WASMGATE_IMAGE) render -policy $(POLICY) -ref $(REGISTRY):$(TAG) -wasm $(IMAGE_WASM) -variant $(IMAGE_VARIANT) > out/wasmplugin.yaml.tmp
+	mv out/wasmplugin.yaml.tmp out/wasmplugin.yaml
+
+# The shipped example: keeps its comment header, re-renders the rest.
+deploy/wasmplugin.yaml: deploy/policy.json $(IMAGE_WASM)
+	{ sed '/^[^#]/,$$d' $@; $(WASMGATE_IMAGE) render -policy deploy/policy.json -ref registry.example.com/wasmgate:0.1.0 -wasm $(IMAGE_WASM); } > $@.tmp
+	mv $@.tmp $@
 
 check: ## format, vet, regenerate, tidy; fails on a dirty tree
 	gofmt -w $$(git ls-files '*.go')

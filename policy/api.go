@@ -19,7 +19,8 @@ import "time"
 // Policy is a compiled gateway policy. It is immutable once Parse returns it
 // and safe to share between streams; a new configuration builds a new Policy.
 type Policy struct {
-	routes []*Route
+	routes            []*Route
+	usesClientAddress bool
 }
 
 // Routes returns the compiled routes in match order. The slice and the routes

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Serves the demo gateway of envoy.yaml until Ctrl-C: the two demo upstreams
+# (cmd/demo-upstream) and Envoy with the plugin. The body of `make run`.
+#
+# Usage: build/demo.sh [WASM]
+#   WASM  the plugin module (default out/wasmgate-go.wasm); it must be built.
+# Envoy is $WASMGATE_ENVOY, else the tools-cache install (installed if missing).
+# Envoy's log goes to out/envoy.log.
+. "$(dirname "$0")/lib.sh"
+root=$(cd "$here/.." && pwd)
+cd "$root"
+
+wasm=${1:-out/wasmgate-go.wasm}
+if [ ! -f "$wasm" ]; then
+  echo "demo: $wasm not found: run \`make build\` (or \`make run\`, which builds it)" >&2
+  exit 1
+fi
+wasm=$(cd "$(dirname "$wasm")" && pwd)/$(basename "$wasm")
+envoy=${WASMGATE_ENVOY:-$(bash "$here/install-envoy.sh")}
+command -v curl >/dev/null || apt_install curl
+
+# The addresses of envoy.yaml.
+gateway=http://127.0.0.1:10000
+admin=http://127.0.0.1:9901
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  set +m # no job-status lines for the children stopped here
+  for pid in "${pids[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  wait
+  rm -rf "$tmp"
+  echo "demo: stopped" >&2
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+go build -o "$tmp/demo-upstream" ./cmd/demo-upstream
+# Job control puts each child in its own process group, so Ctrl-C reaches only
+# this script, which then stops the children in order.
+set -m
+"$tmp/demo-upstream" -listen 127.0.0.1:18081 -name product-service -version v1 &
+pids+=($!)
+"$tmp/demo-upstream" -listen 127.0.0.1:18082 -name product-service-v2 -version v2 &
+pids+=($!)
+
+# envoy.yaml names the upstream-Go build; point it at the module asked for.
+sed "s|filename: out/wasmgate-go.wasm|filename: \"$wasm\"|" envoy.yaml > "$tmp/envoy.yaml"
+mkdir -p out
+log=out/envoy.log
+version=$("$envoy" --version | sed -n 's|.*version: [^/]*/\([^/]*\)/.*|\1|p')
+echo "demo: starting Envoy $version with $wasm (log: $log)" >&2
+"$envoy" -c "$tmp/envoy.yaml" --concurrency 2 --log-level info > "$log" 2>&1 &
+envoy_pid=$!
+pids+=("$envoy_pid")
+
+for _ in $(seq 1 300); do
+  if ! kill -0 "$envoy_pid" 2>/dev/null; then
+    echo "demo: Envoy exited; the end of $log:" >&2
+    grep -v '\]   [a-z]' "$log" | tail -n 20 >&2
+    exit 1
+  fi
+  [ "$(curl -s "$admin/ready" || true)" = LIVE ] && break
+  sleep 0.2
+done
+[ "$(curl -s "$admin/ready" || true)" = LIVE ] || { echo "demo: Envoy not ready after 60s (see $log)" >&2; exit 1; }
+
+cat <<EOF
+
+wasmgate demo gateway on $gateway (admin $admin). Ctrl-C stops it.
+Upstreams answer with JSON describing the request they received.
+
+# Rewrite: /products/123?x=1 arrives upstream as /123?x=1
+curl -s '$gateway/products/123?x=1'
+
+# Headers: x-forwarded-proto added, x-internal-debug removed, x-served-by returned
+curl -si -H 'x-internal-debug: 1' $gateway/products/1
+
+# Canary: about 1 request in 10 reaches v2
+curl -s "$gateway/products/[1-50]" | grep '"version"' | sort | uniq -c
+
+# Canary override for testers
+curl -s -H 'x-canary: product-service-v2' $gateway/products/1
+
+# Sticky: one user always reaches the same version
+curl -s -H 'x-user-id: alice' "$gateway/products/[1-10]" | grep '"version"' | sort | uniq -c
+
+# Rate limit (100-token bucket, 10 tokens/s shared by both workers): a burst gets 429s
+curl -s -o /dev/null -w '%{http_code}\n' "$gateway/products/[1-300]" | sort | uniq -c
+curl -si $gateway/products/1 | grep -i -e '^HTTP' -e ratelimit -e retry-after
+
+# The plugin's counters, and its log lines
+curl -s $admin/stats | grep wasmgate
+grep 'wasm log' $log
+
+EOF
+
+# Exit when a child dies; Ctrl-C or SIGTERM interrupts the wait and runs cleanup.
+set +e
+wait -n "${pids[@]}"
+echo "demo: a process exited unexpectedly (see $log)" >&2
+exit 1

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+)
+
+func runOK(t *testing.T, args ...string) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := run(context.Background(), args, &out); err != nil {
+		t.Fatalf("%s: %v", strings.Join(args, " "), err)
+	}
+	return out.String()
+}
+
+// TestRun_PushCheckRender walks the documented flow: push, check, render,
+// validate.
+func TestRun_PushCheckRender(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	dir := t.TempDir()
+	wasm := filepath.Join(dir, "plugin.wasm")
+	if err := os.WriteFile(wasm, []byte("\x00asm\x01\x00\x00\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	policyFile := filepath.Join("..", "..", "deploy", "policy.json")
+
+	for _, variant := range []string{"compat", "oci"} {
+		t.Run(variant, func(t *testing.T) {
+			ref := host + "/wasmgate:" + variant
+			digest := runOK(t, "push", "-wasm", wasm, "-ref", ref, "-variant", variant)
+			if offline := runOK(t, "digest", "-wasm", wasm, "-variant", variant); offline != digest {
+				t.Errorf("digest = %q, push printed %q", offline, digest)
+			}
+			digest = strings.TrimSpace(digest)
+			want := ref + ": " + variant + " variant, manifest " + digest + ", module 8 bytes\n"
+			if got := runOK(t, "check", "-ref", ref, "-wasm", wasm); got != want {
+				t.Errorf("check = %q, want %q", got, want)
+			}
+			byDigest := runOK(t, "render", "-policy", policyFile, "-ref", ref, "-digest", digest)
+			byWasm := runOK(t, "render", "-policy", policyFile, "-ref", ref, "-wasm", wasm, "-variant", variant)
+			if byDigest != byWasm {
+				t.Errorf("render -digest:\n%s\nrender -wasm:\n%s", byDigest, byWasm)
+			}
+			if !strings.Contains(byDigest, "sha256: "+strings.TrimPrefix(digest, "sha256:")+"\n") {
+				t.Errorf("render output lacks the manifest digest:\n%s", byDigest)
+			}
+			manifest := filepath.Join(dir, variant+".yaml")
+			if err := os.WriteFile(manifest, []byte(byDigest), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if got := runOK(t, "validate", "-f", manifest, "-digest", digest, "-wasm", wasm); got != manifest+": valid\n" {
+				t.Errorf("validate = %q", got)
+			}
+		})
+	}
+}
+
+func TestRun_Errors(t *testing.T) {
+	dir := t.TempDir()
+	notWasm := filepath.Join(dir, "plugin.wasm")
+	if err := os.WriteFile(notWasm, []byte("text"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "no command", args: nil, want: "usage: wasmgate-image push|digest|check|render|validate [flags] (-h for each)"},
+		{name: "unknown command", args: []string{"pull"}, want: `unknown command "pull"; usage: wasmgate-image push|digest|check|render|validate [flags] (-h for each)`},
+		{name: "push without ref", args: []string{"push", "-wasm", notWasm}, want: "push: -ref is required"},
+		{name: "bad variant", args: []string{"digest", "-wasm", notWasm, "-variant", "docker"}, want: `variant "docker": want "compat" or "oci"`},
+		{name: "not wasm", args: []string{"digest", "-wasm", notWasm}, want: notWasm + `: module: not a WebAssembly binary (no \0asm header)`},
+		{name: "extra argument", args: []string{"digest", "-wasm", notWasm, "x"}, want: `digest: unexpected argument "x"`},
+		{name: "bad format", args: []string{"render", "-policy", "p.json", "-o", "toml"}, want: `render: -o "toml": want yaml or json`},
+		{name: "bad selector", args: []string{"render", "-policy", "p.json", "-selector", "istio"}, want: `invalid value "istio" for flag -selector: "istio": want key=value`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := run(context.Background(), tc.args, io.Discard)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("error = %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,66 @@
+package policy
+
+// Decide decides what to do with one request and writes it to d, which it
+// resets first. The first route whose match holds wins; with none, d.Route
+// is nil and the request is left alone.
+//
+// random must be a uniformly random 64-bit number. It is used only for a
+// weighted pick that is not sticky (no sticky key configured, or the
+// request lacks it).
+//
+// # Notes
+//
+// Decide reads the Policy only, so it is safe for concurrent use. It does
+// not allocate, except for a rewritten :path that is not a piece of the
+// original one or of the policy (e.g. "/api/x" → "/v2/x": one string, since
+// Go strings cannot share memory with two sources) and for regex rewrites.
+func (p *Policy) Decide(req *Request, random uint64, d *Decision) {
+	if d == nil {
+		return
+	}
+	*d = Decision{}
+	if req == nil {
+		return
+	}
+	path, query := splitQuery(req.Path)
+	for _, r := range p.routes {
+		prefix, ok := r.match(req, path, query)
+		if !ok {
+			continue
+		}
+		d.Route = r
+		if r.Split != nil {
+			d.Destination, d.Overridden = r.Split.pick(req, random)
+		}
+		if r.rewrite != nil {
+			d.Path, d.Authority = r.rewrite.apply(req.Path, path, query, prefix)
+		}
+		if r.RateLimit != nil {
+			d.LimitSlot = r.RateLimit.slot(req)
+		}
+		return
+	}
+}
+
+// UsesClientAddress reports whether any route may read
+// Request.ClientAddress (a sticky or rate-limit key, or
+// %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%), so a caller can skip fetching
+// it otherwise.
+func (p *Policy) UsesClientAddress() bool { return p.usesClientAddress }
+
+func (r *Route) usesClientAddress() bool {
+	if r.Split != nil && r.Split.sticky.kind == stickyClientAddress ||
+		r.RateLimit != nil && r.RateLimit.key.kind == limitClientAddress {
+		return true
+	}
+	for _, ops := range [][]HeaderOp{r.RequestHeaders, r.ResponseHeaders} {
+		for _, op := range ops {
+			for _, part := range op.Value.parts {
+				if part.kind == partClientAddress {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,111 @@
+package policy
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+func TestRateLimit_AppendFields(t *testing.T) {
+	denied := TakeResult{RetryAfter: 1200 * time.Millisecond, Reset: 10*time.Second + 1}
+	allowed := TakeResult{Allowed: true, Remaining: 42, Reset: 5800 * time.Millisecond}
+	soon := TakeResult{RetryAfter: time.Millisecond}
+	tests := []struct {
+		name  string
+		limit string // extra rateLimit fields
+		res   TakeResult
+		want  [][2]string
+	}{
+		{name: "ietf denied", res: denied, want: [][2]string{
+			{"retry-after", "2"},
+			{"ratelimit", `"api";r=0;t=2`},
+			{"ratelimit-policy", `"api";q=100;w=10`}}},
+		{name: "retry-after at least 1", limit: `"fields": "none"`, res: soon, want: [][2]string{{"retry-after", "1"}}},
+		{name: "allowed writes nothing by default", res: allowed, want: nil},
+		{name: "ietf allowed", limit: `"fieldsOnAllowed": true`, res: allowed, want: [][2]string{
+			{"ratelimit", `"api";r=42;t=0`},
+			{"ratelimit-policy", `"api";q=100;w=10`}}},
+		{name: "legacy denied", limit: `"fields": "legacy"`, res: denied, want: [][2]string{
+			{"retry-after", "2"},
+			{"x-ratelimit-limit", "100"},
+			{"x-ratelimit-remaining", "0"},
+			{"x-ratelimit-reset", "11"}}},
+		{name: "both allowed", limit: `"fields": "both", "fieldsOnAllowed": true`, res: allowed, want: [][2]string{
+			{"ratelimit", `"api";r=42;t=0`},
+			{"ratelimit-policy", `"api";q=100;w=10`},
+			{"x-ratelimit-limit", "100"},
+			{"x-ratelimit-remaining", "42"},
+			{"x-ratelimit-reset", "6"}}},
+		{name: "none allowed", limit: `"fields": "none", "fieldsOnAllowed": true`, res: allowed, want: nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			extra := ""
+			if tc.limit != "" {
+				extra = ", " + tc.limit
+			}
+			p := mustParse(t, `{"routes": [{"name": "api", "rateLimit": {
+			  "tokenBucket": {"maxTokens": 100, "tokensPerFill": 10, "fillInterval": "1s"}`+extra+`}}]}`)
+			got := p.Routes()[0].RateLimit.AppendFields(nil, tc.res)
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("AppendFields = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRateLimit_Defaults(t *testing.T) {
+	p := mustParse(t, `{"routes": [
+	  {"rateLimit": {"tokenBucket": {"maxTokens": 5, "fillInterval": "1m"}}},
+	  {"rateLimit": {"tokenBucket": {"maxTokens": 5, "fillInterval": "1m"}, "key": {"clientAddress": true}}}]}`)
+	want := RateLimit{
+		Name:    "route-0",
+		Bucket:  Bucket{MaxTokens: 5, TokensPerFill: 1, FillInterval: time.Minute},
+		MaxKeys: 1, Status: 429, Fields: FieldsIETF, OnContention: ContentionAllow,
+		policyField: `"route-0";q=5;w=300`, limitField: "5",
+	}
+	if got := *p.Routes()[0].RateLimit; got != want {
+		t.Fatalf("RateLimit = %+v, want %+v", got, want)
+	}
+	if got := p.Routes()[1].RateLimit.MaxKeys; got != DefaultMaxKeys {
+		t.Fatalf("keyed MaxKeys = %d, want %d", got, DefaultMaxKeys)
+	}
+}
+
+func TestRateLimit_Slot(t *testing.T) {
+	p := mustParse(t, `{"routes": [
+	  {"match": [{"uri": {"prefix": "/none"}}], "rateLimit": {"tokenBucket": {"maxTokens": 5, "fillInterval": "1s"}}},
+	  {"match": [{"uri": {"prefix": "/hdr"}}], "rateLimit": {"tokenBucket": {"maxTokens": 5, "fillInterval": "1s"},
+	    "key": {"header": "X-Api-Key"}, "maxKeys": 16}},
+	  {"match": [{"uri": {"prefix": "/addr"}}], "rateLimit": {"tokenBucket": {"maxTokens": 5, "fillInterval": "1s"},
+	    "key": {"clientAddress": true}, "maxKeys": 1000}}]}`)
+	slot := func(req *Request) uint32 {
+		var d Decision
+		p.Decide(req, 0, &d)
+		return d.LimitSlot
+	}
+	if got := slot(&Request{Path: "/none", Headers: headerMap{"x-api-key": "k"}}); got != 0 {
+		t.Fatalf("unkeyed slot = %d, want 0", got)
+	}
+	seen := map[uint32]bool{}
+	for i := range 200 {
+		key := "key-" + strconv.Itoa(i)
+		got := slot(&Request{Path: "/hdr", Headers: headerMap{"x-api-key": key}})
+		if got >= 16 || got != uint32(keyHash(key)%16) {
+			t.Fatalf("slot(%q) = %d, want keyHash mod 16 = %d", key, got, keyHash(key)%16)
+		}
+		seen[got] = true
+	}
+	if len(seen) != 16 {
+		t.Fatalf("200 keys used %d of 16 slots", len(seen))
+	}
+	if got, want := slot(&Request{Path: "/hdr"}), uint32(keyHash("")%16); got != want {
+		t.Fatalf("slot without key = %d, want the empty key's %d", got, want)
+	}
+	a := slot(&Request{Path: "/addr", ClientAddress: "192.0.2.1:1000"})
+	b := slot(&Request{Path: "/addr", ClientAddress: "192.0.2.1:2000"})
+	if a != b || a != uint32(keyHash("192.0.2.1")%1000) {
+		t.Fatalf("client address slots %d, %d; want both %d (port ignored)", a, b, keyHash("192.0.2.1")%1000)
+	}
+}

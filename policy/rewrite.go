@@ -1,0 +1,184 @@
+package policy
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/tidwall/gjson"
+)
+
+// rewrite is a compiled "rewrite" block.
+type rewrite struct {
+	uri    string // "" when unset
+	re     *regexp.Regexp
+	substi string // re's replacement in Go's $-syntax
+	// authority replaces :authority, "" when unset.
+	authority string
+}
+
+// apply returns the new :path and :authority; each is "" when unchanged.
+// full is the request's :path, split into path and query; prefix is the
+// length of the uri prefix the route matched, or -1 (see Route.match).
+//
+// # Notes
+//
+// When the result is a piece of the original :path (uri "/" after a prefix
+// match, the common "strip the prefix" case) or the replacement alone, it is
+// returned without allocating. Otherwise the new path is built once: Go
+// strings are immutable, so a new value cannot share memory with pieces of
+// two different strings.
+func (rw *rewrite) apply(full, path, query string, prefix int) (newPath, authority string) {
+	switch {
+	case rw.re != nil:
+		newPath = rw.re.ReplaceAllString(path, rw.substi)
+		if !strings.HasPrefix(newPath, "/") {
+			newPath = "/" + newPath // a :path is absolute
+		}
+		newPath = join(newPath, "", query)
+	case rw.uri != "":
+		newPath = rw.replacePrefix(full, path, query, prefix)
+	}
+	if newPath == full {
+		newPath = ""
+	}
+	return newPath, rw.authority
+}
+
+// replacePrefix replaces the matched prefix (or the whole path when prefix is
+// -1) with rw.uri, joining the two with exactly one "/" where both sides
+// have one, so "/products/123" with prefix "/products" and uri "/" becomes
+// "/123", not Istio's "//123".
+func (rw *rewrite) replacePrefix(full, path, query string, prefix int) string {
+	if prefix < 0 {
+		return join(rw.uri, "", query)
+	}
+	rest := path[prefix:]
+	if rest != "" && rest[0] == '/' && strings.HasSuffix(rw.uri, "/") {
+		if rw.uri == "/" {
+			return full[prefix:] // rest and query are contiguous in full
+		}
+		rest = rest[1:]
+	}
+	return join(rw.uri, rest, query)
+}
+
+// join builds path+rest+"?"+query with at most one allocation (none when
+// only path is non-empty).
+func join(path, rest, query string) string {
+	switch {
+	case query != "":
+		return path + rest + "?" + query
+	case rest != "":
+		return path + rest
+	}
+	return path
+}
+
+func (p *parser) rewrite(path string, v gjson.Result) *rewrite {
+	fields, ok := p.object(path, v, "uri", "uriRegexRewrite", "authority")
+	if !ok {
+		return nil
+	}
+	if len(fields) == 0 {
+		p.fail(path, `must have at least one of "uri", "uriRegexRewrite", "authority"`)
+		return nil
+	}
+	rw := &rewrite{}
+	_, hasURI := fields["uri"]
+	_, hasRegex := fields["uriRegexRewrite"]
+	if hasURI && hasRegex {
+		p.fail(path, `"uri" and "uriRegexRewrite" are mutually exclusive`)
+		return nil
+	}
+	if uv, ok := fields["uri"]; ok {
+		rw.uri, _ = p.pathValue(path+".uri", uv)
+	}
+	if rv, ok := fields["uriRegexRewrite"]; ok {
+		rw.re, rw.substi = p.regexRewrite(path+".uriRegexRewrite", rv)
+	}
+	if av, ok := fields["authority"]; ok {
+		rw.authority, _ = p.headerValue(path+".authority", av)
+		if strings.ContainsAny(rw.authority, " \t/?#") {
+			p.fail(path+".authority", "%q is not a valid authority", rw.authority)
+		}
+	}
+	return rw
+}
+
+// pathValue reads a replacement path: absolute, no query (the request's query
+// is always kept), nothing that would corrupt the request line.
+func (p *parser) pathValue(path string, v gjson.Result) (string, bool) {
+	s, ok := p.str(path, v)
+	if !ok {
+		return "", false
+	}
+	switch {
+	case !strings.HasPrefix(s, "/"):
+		p.fail(path, "%q must start with \"/\"", s)
+	case strings.ContainsAny(s, "?#"):
+		p.fail(path, "%q must not contain \"?\" or \"#\": the request's query string is kept", s)
+	case strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
+		p.fail(path, "%q must not contain spaces or control characters", s)
+	default:
+		return s, true
+	}
+	return "", false
+}
+
+func (p *parser) regexRewrite(path string, v gjson.Result) (*regexp.Regexp, string) {
+	fields, ok := p.object(path, v, "match", "rewrite")
+	if !ok {
+		return nil, ""
+	}
+	mv, hasMatch := fields["match"]
+	sv, hasRewrite := fields["rewrite"]
+	if !hasMatch || !hasRewrite {
+		p.fail(path, `must have both "match" and "rewrite"`)
+		return nil, ""
+	}
+	var re *regexp.Regexp
+	if expr, ok := p.str(path+".match", mv); ok {
+		re = p.regex(path+".match", expr, "", false)
+	}
+	s, ok := p.str(path+".rewrite", sv)
+	if !ok || re == nil {
+		return nil, ""
+	}
+	if strings.ContainsAny(s, "?#") || unsafeValue(s) {
+		p.fail(path+".rewrite", "%q must not contain \"?\", \"#\", CR, LF or NUL: the request's query string is kept", s)
+		return nil, ""
+	}
+	substi, err := goReplacement(s, re.NumSubexp())
+	if err != "" {
+		p.fail(path+".rewrite", "%s", err)
+		return nil, ""
+	}
+	return re, substi
+}
+
+// goReplacement turns an Envoy/Istio replacement ("\1" for a group) into
+// Go's Regexp.Expand syntax ("${1}"), checking group numbers.
+func goReplacement(s string, groups int) (string, string) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '$':
+			b.WriteString("$$")
+		case c == '\\' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9':
+			n := int(s[i+1] - '0')
+			if n > groups {
+				return "", `\` + strconv.Itoa(n) + " refers to a missing group (the regex has " + strconv.Itoa(groups) + ")"
+			}
+			b.WriteString("${" + strconv.Itoa(n) + "}")
+			i++
+		case c == '\\' && i+1 < len(s) && s[i+1] == '\\':
+			b.WriteByte('\\')
+			i++
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), ""
+}

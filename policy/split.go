@@ -1,0 +1,238 @@
+package policy
+
+import (
+	"math/bits"
+	"strings"
+
+	"github.com/tidwall/gjson"
+)
+
+// DefaultHintHeader is the request header the chosen destination's hint is
+// written to when "split.hintHeader" is not set.
+const DefaultHintHeader = "x-wasmgate-destination"
+
+// maxWeight bounds one weight like Istio's int32 field, so the sum of any
+// number of weights fits comfortably in 64 bits.
+const maxWeight = 1<<31 - 1
+
+type stickyKind uint8
+
+const (
+	stickyNone stickyKind = iota
+	stickyHeader
+	stickyCookie
+	stickyClientAddress
+)
+
+// stickyKey says where a sticky pick takes its key from.
+type stickyKey struct {
+	kind stickyKind
+	name string // header or cookie name
+}
+
+// pick chooses a destination: the override header when it names one, else a
+// weighted pick driven by the sticky key's hash, or by random when there is
+// no sticky key or the request does not carry it.
+func (s *Split) pick(req *Request, random uint64) (d *Destination, overridden bool) {
+	if s.override != "" {
+		if v, ok := header(req, s.override); ok && v != "" {
+			for i := range s.Destinations {
+				if v == s.Destinations[i].Hint || v == s.Destinations[i].Host {
+					return &s.Destinations[i], true
+				}
+			}
+		}
+	}
+	if key := s.sticky.value(req); key != "" {
+		random = keyHash(key)
+	}
+	// The high word of random×sum is uniform over [0, sum) without the bias
+	// of a modulo.
+	point, _ := bits.Mul64(random, s.cumulative[len(s.cumulative)-1])
+	for i, c := range s.cumulative {
+		if point < c {
+			return &s.Destinations[i], false
+		}
+	}
+	return &s.Destinations[len(s.Destinations)-1], false // unreachable: point < sum
+}
+
+func (k stickyKey) value(req *Request) string {
+	switch k.kind {
+	case stickyHeader:
+		v, _ := header(req, k.name)
+		return v
+	case stickyCookie:
+		v, _ := header(req, "cookie")
+		return cookie(v, k.name)
+	case stickyClientAddress:
+		return clientAddress(req)
+	}
+	return ""
+}
+
+// cookie returns the value of the named cookie in a Cookie header.
+func cookie(h, name string) string {
+	for h != "" {
+		var pair string
+		pair, h, _ = strings.Cut(h, ";")
+		k, v, ok := strings.Cut(pair, "=")
+		if ok && strings.TrimSpace(k) == name {
+			return strings.Trim(strings.TrimSpace(v), `"`)
+		}
+	}
+	return ""
+}
+
+// keyHash is FNV-1a 64 of s followed by a 64-bit finalizer (splitmix64's),
+// so that keys differing only in their last bytes still spread over the
+// whole range. It is stable across processes and restarts.
+func keyHash(s string) uint64 {
+	const (
+		offset64 = 14695981039346656037
+		prime64  = 1099511628211
+	)
+	h := uint64(offset64)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= prime64
+	}
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	h ^= h >> 31
+	return h
+}
+
+// split parses a route's "route" list and optional "split" block.
+func (p *parser) split(routePath string, list gjson.Result, splitJSON gjson.Result, hasSplit bool) *Split {
+	path := routePath + ".route"
+	items, ok := p.list(path, list)
+	if !ok {
+		return nil
+	}
+	if len(items) == 0 {
+		p.fail(path, "must not be empty")
+		return nil
+	}
+	s := &Split{HintHeader: DefaultHintHeader, Destinations: make([]Destination, 0, len(items))}
+	var sum uint64
+	valid := true
+	hints := map[string]int{}
+	for i, item := range items {
+		d, ok := p.destination(index(path, i), i, item, len(items) > 1)
+		if !ok {
+			valid = false
+			continue
+		}
+		if first, dup := hints[d.Hint]; dup {
+			p.fail(index(path, i), "hint %q is also the hint of route[%d]; set a distinct \"hint\"", d.Hint, first)
+			valid = false
+			continue
+		}
+		hints[d.Hint] = i
+		sum += uint64(d.Weight)
+		s.cumulative = append(s.cumulative, sum)
+		s.Destinations = append(s.Destinations, d)
+	}
+	if valid && sum == 0 {
+		p.fail(path, "weights sum to 0; at least one must be positive")
+		valid = false
+	}
+	if hasSplit && !p.splitOptions(routePath+".split", splitJSON, s) {
+		valid = false
+	}
+	if !valid {
+		return nil
+	}
+	return s
+}
+
+func (p *parser) destination(path string, i int, v gjson.Result, weightRequired bool) (Destination, bool) {
+	d := Destination{Index: i, Weight: 100}
+	fields, ok := p.object(path, v, "destination", "weight", "hint")
+	if !ok {
+		return d, false
+	}
+	valid := true
+	if dv, ok := fields["destination"]; !ok {
+		p.fail(path, `missing field "destination"`)
+		valid = false
+	} else if df, ok := p.object(path+".destination", dv, "host", "port"); !ok {
+		valid = false
+	} else {
+		if hv, ok := df["host"]; !ok {
+			p.fail(path+".destination", `missing field "host"`)
+			valid = false
+		} else if d.Host, ok = p.headerValue(path+".destination.host", hv); !ok {
+			valid = false
+		}
+		if pv, ok := df["port"]; ok {
+			port, ok := p.integer(path+".destination.port", pv, 1, 65535)
+			d.Port = uint32(port)
+			valid = valid && ok
+		}
+	}
+	if wv, ok := fields["weight"]; ok {
+		w, ok := p.integer(path+".weight", wv, 0, maxWeight)
+		d.Weight = uint32(w)
+		valid = valid && ok
+	} else if weightRequired {
+		p.fail(path, `missing field "weight" (required when "route" has more than one destination)`)
+		valid = false
+	}
+	d.Hint = d.Host
+	if hv, ok := fields["hint"]; ok {
+		d.Hint, ok = p.headerValue(path+".hint", hv)
+		valid = valid && ok
+	}
+	return d, valid
+}
+
+func (p *parser) splitOptions(path string, v gjson.Result, s *Split) bool {
+	fields, ok := p.object(path, v, "hintHeader", "stickyBy", "overrideHeader")
+	if !ok {
+		return false
+	}
+	before := len(p.errs)
+	if hv, ok := fields["hintHeader"]; ok {
+		s.HintHeader, _ = p.headerField(path+".hintHeader", hv)
+	}
+	if ov, ok := fields["overrideHeader"]; ok {
+		s.override, _ = p.headerField(path+".overrideHeader", ov)
+	}
+	if sv, ok := fields["stickyBy"]; ok {
+		s.sticky = p.stickyBy(path+".stickyBy", sv)
+	}
+	return len(p.errs) == before
+}
+
+func (p *parser) stickyBy(path string, v gjson.Result) stickyKey {
+	which, val, ok := p.oneOf(path, v, "header", "cookie", "clientAddress")
+	if !ok {
+		return stickyKey{}
+	}
+	switch which {
+	case "header":
+		name, _ := p.headerField(path+".header", val)
+		return stickyKey{kind: stickyHeader, name: name}
+	case "cookie":
+		name, ok := p.str(path+".cookie", val)
+		if ok && !isToken(name) {
+			p.fail(path+".cookie", "%q is not a valid cookie name", name)
+		}
+		return stickyKey{kind: stickyCookie, name: name}
+	default:
+		p.requireTrue(path+".clientAddress", val)
+		return stickyKey{kind: stickyClientAddress}
+	}
+}
+
+// requireTrue reads a flag whose only meaningful value is true, such as
+// {"clientAddress": true}.
+func (p *parser) requireTrue(path string, v gjson.Result) {
+	if b, ok := p.boolean(path, v); ok && !b {
+		p.fail(path, "must be true")
+	}
+}
