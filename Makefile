@@ -20,10 +20,12 @@ out/wasmgate-go.wasm: $(GO_SOURCES)
 	@mkdir -p out
 	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags='-s -w' -o $@ ./cmd/wasmgate
 
-# TinyGo: wasi-legacy keeps the VM alive after main returns.
+# TinyGo: wasi-legacy keeps the VM alive after main returns; custommalloc drops
+# TinyGo's malloc export, which Envoy would use to hand data to the plugin and
+# which keeps every block until a free the SDK never calls.
 out/wasmgate-tinygo.wasm: $(GO_SOURCES) | $(TINYGO)
 	@mkdir -p out
-	$(TINYGO) build -o $@ -target=wasi -scheduler=none -buildmode=wasi-legacy -no-debug -opt=2 ./cmd/wasmgate
+	$(TINYGO) build -o $@ -target=wasi -scheduler=none -buildmode=wasi-legacy -no-debug -opt=2 -tags=custommalloc ./cmd/wasmgate
 
 tinygo: $(TINYGO) ## install TinyGo into the tools cache
 $(TINYGO):

@@ -11,6 +11,9 @@ import (
 // after the last one the route's onContention decides.
 const casRetries = 8
 
+// createCAS is the cas of a write that creates a bucket (see takeToken).
+const createCAS = 1 << 31
+
 // eagerKeyLimit is the largest slot count whose shared-data keys are built
 // once up front; larger tables build a key per request.
 const eagerKeyLimit = 4096
@@ -47,16 +50,18 @@ func (k *limitKeys) key(slot uint32) string {
 //
 // # Notes
 //
-// Shared data has no create-if-absent, so a new bucket is written with cas 0:
-// workers creating the same bucket in the same instant may each admit their
-// first request from a full bucket, at most one extra token per worker, once.
+// Shared data has no create-if-absent, but a set on a missing key succeeds
+// whatever its cas while a set on an existing key must match its cas. A new
+// bucket is therefore written with createCAS, a value no entry holds unless
+// the host's CAS counter sits exactly on it: of workers racing to create one
+// bucket, one wins and the others retry on the bucket it wrote.
 func takeToken(b policy.Bucket, key string, now int64, scratch *[policy.BucketStateSize]byte) (res policy.TakeResult, ok bool) {
 	for attempt := 0; attempt < casRetries; attempt++ {
 		value, cas, err := getSharedData(key)
 		var state policy.BucketState
 		switch {
 		case err == errNotFound:
-			state, cas = b.Full(now), 0
+			state, cas = b.Full(now), createCAS
 		case err != nil:
 			logDebug("wasmgate: reading rate-limit bucket " + key + ": " + err.Error())
 			return res, false
