@@ -1,0 +1,8 @@
+//go:build !linux
+
+package e2e
+
+import "syscall"
+
+// childAttr is empty where the kernel cannot tie a child's life to ours.
+func childAttr() *syscall.SysProcAttr { return nil }
