@@ -11,7 +11,7 @@ TINYGO := $(WASMGATE_CACHE)/tinygo-$(TINYGO_VERSION)/bin/tinygo
 ENVOY  := $(WASMGATE_CACHE)/envoy-$(ENVOY_VERSION)/bin/envoy
 GO_SOURCES := go.mod go.sum $(shell find cmd/wasmgate filter policy -name '*.go' -not -name '*_test.go')
 
-.PHONY: build tinygo envoy registry registry-serve tools run test bench check clean image push wasmplugin
+.PHONY: build tinygo envoy registry registry-serve tools run test test-e2e bench check clean image push wasmplugin
 
 build: out/wasmgate-go.wasm out/wasmgate-tinygo.wasm ## build both plugin modules
 
@@ -45,7 +45,15 @@ run: out/wasmgate-go.wasm envoy ## build the plugin and serve the demo gateway
 
 test: tools build ## install what is missing and run every test
 	go version
-	go test -count=1 ./...
+	$(ENVOY) --version | grep -o 'version: .*'
+	go test -count=1 -timeout 30m ./...
+	# The filter's Go leg once more with the TinyGo build's SDK shim.
+	go test -count=1 -tags wasmgate_tetrate ./filter
+	# The soak: fails when a module's memory grows over 1M requests.
+	go test -count=1 ./filter -run '^$$' -bench Wasm_Request -benchtime 1000000x
+
+test-e2e: envoy build ## only the end-to-end tests against a real Envoy
+	go test -count=1 ./e2e/
 
 # Delivery: the OCI image Istio's WasmPlugin pulls, and the WasmPlugin itself.
 REGISTRY      ?= 127.0.0.1:5000/wasmgate

@@ -254,3 +254,24 @@ func TestFilter_RateLimitPerKey(t *testing.T) {
 		}
 	})
 }
+
+// TestFilter_Reconfigure covers the Go leg; the .wasm legs reconfigure a
+// running VM on proxyhost in TestWorkers_Reconfigure.
+func TestFilter_Reconfigure(t *testing.T) {
+	host, reset := newHost(t, leg{name: "go"}, seedPolicy)
+	defer reset()
+	startPlugin(t, host)
+	saved := getPluginConfiguration
+	defer func() { getPluginConfiguration = saved }()
+	getPluginConfiguration = func() ([]byte, error) { return []byte(`{"routes": []}`), nil }
+	if st := host.StartPlugin(); st != pluginStartFailed {
+		t.Fatalf("StartPlugin(bad) = %v, want failed", st)
+	}
+	want := []string{invalidPolicyPrefix + "routes: must not be empty"}
+	if got := host.GetCriticalLogs(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("critical logs = %q, want %q", got, want)
+	}
+	id := host.InitializeHttpContext()
+	host.CallOnRequestHeaders(id, request("/products/5"), true)
+	must(t, host.GetCurrentRequestHeaders(id), ":path", "/5")
+}
