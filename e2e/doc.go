@@ -3,8 +3,10 @@
 // envoy.yaml, the plugin .wasm under test, and demo upstreams
 // (cmd/demo-upstream), then sends real HTTP requests through it.
 //
-// The package is black-box: it imports nothing of wasmgate and sees the plugin
-// only through Envoy.
+// The package is black-box: it sees the plugin only through Envoy. The one
+// wasmgate package it imports is build/oci, the delivery tool under test: the
+// live-reload test publishes the module to a real registry with it and pulls
+// it back by digest, as istio-agent does, before Envoy loads it over ECDS.
 //
 // # Running
 //
@@ -13,7 +15,7 @@
 //	WASMGATE_WASM=out/wasmgate-tinygo.wasm go test ./e2e/ -run 'TestEnvoy_Canary'
 //
 // The Envoy binary is $WASMGATE_ENVOY, else the one `make envoy` installs
-// into the tools cache, else envoy on PATH. A missing Envoy or .wasm skips
+// into the tools cache, else envoy on PATH. A missing Envoy, registry or .wasm skips
 // the tests locally (naming the make target that provides it) and fails them
 // under CI=true.
 package e2e

@@ -376,6 +376,14 @@ func launchEnvoy(t *testing.T, b build, policy any) *envoyProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runEnvoy(t, cfg)
+}
+
+// runEnvoy starts Envoy with the configuration cfg, whose admin interface
+// must listen on a kernel-picked port. It stops Envoy at cleanup and prints
+// Envoy's log if the test failed.
+func runEnvoy(t *testing.T, cfg string) *envoyProcess {
+	t.Helper()
 	dir := t.TempDir()
 	e := &envoyProcess{dir: dir, logPath: filepath.Join(dir, "envoy.log"), exited: make(chan struct{})}
 	if err := os.WriteFile(filepath.Join(dir, "envoy.yaml"), []byte(cfg), 0o644); err != nil {
@@ -462,7 +470,13 @@ type gateway struct {
 // ready, failing the test with Envoy's log if it exits first.
 func startGateway(t *testing.T, b build, policy any) *gateway {
 	t.Helper()
-	e := launchEnvoy(t, b, policy)
+	return awaitGateway(t, launchEnvoy(t, b, policy))
+}
+
+// awaitGateway waits until the admin interface of e reports it ready, failing
+// the test with Envoy's log if it exits first.
+func awaitGateway(t *testing.T, e *envoyProcess) *gateway {
+	t.Helper()
 	gw := &gateway{envoyProcess: e, client: &http.Client{Timeout: requestTimeout}}
 	t.Cleanup(gw.client.CloseIdleConnections)
 	deadline := time.Now().Add(envoyStartTimeout)
