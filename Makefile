@@ -11,7 +11,7 @@ TINYGO := $(WASMGATE_CACHE)/tinygo-$(TINYGO_VERSION)/bin/tinygo
 ENVOY  := $(WASMGATE_CACHE)/envoy-$(ENVOY_VERSION)/bin/envoy
 GO_SOURCES := go.mod go.sum $(shell find cmd/wasmgate filter policy -name '*.go' -not -name '*_test.go')
 
-.PHONY: build tinygo envoy registry registry-serve tools run test test-e2e bench check clean image push wasmplugin
+.PHONY: build tinygo envoy registry registry-serve tools run test test-e2e bench-envoy check clean image push wasmplugin
 
 build: out/wasmgate-go.wasm out/wasmgate-tinygo.wasm ## build both plugin modules
 
@@ -51,6 +51,9 @@ test: tools build ## install what is missing and run every test
 	go test -count=1 -tags wasmgate_tetrate ./filter
 	# The soak: fails when a module's memory grows over 1M requests.
 	go test -count=1 ./filter -run '^$$' -bench Wasm_Request -benchtime 1000000x
+
+bench-envoy: build envoy ## load and soak runs through a real Envoy (about 5 minutes)
+	bash build/loadtest.sh
 
 test-e2e: envoy build ## only the end-to-end tests against a real Envoy
 	go test -count=1 ./e2e/
