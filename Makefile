@@ -40,8 +40,9 @@ registry: ## install Debian's docker-registry (CNCF Distribution) for the regist
 
 tools: tinygo envoy registry ## install every tool the tests need
 
-run: out/wasmgate-go.wasm envoy ## build the plugin and serve the demo gateway
-	bash build/demo.sh out/wasmgate-go.wasm
+RUN_WASM ?= out/wasmgate-go.wasm
+run: $(RUN_WASM) envoy ## build the plugin and serve the demo gateway (GATEWAY_PORT, ADMIN_PORT, RUN_WASM)
+	bash build/demo.sh $(RUN_WASM)
 
 test: tools build ## install what is missing and run every test
 	go version

@@ -2,7 +2,7 @@
 # Serves the demo gateway of envoy.yaml until Ctrl-C: the two demo upstreams
 # (cmd/demo-upstream) and Envoy with the plugin. The body of `make run`.
 #
-# Usage: build/demo.sh [WASM]
+# Usage: [GATEWAY_PORT=10000] [ADMIN_PORT=9901] build/demo.sh [WASM]
 #   WASM  the plugin module (default out/wasmgate-go.wasm); it must be built.
 # Envoy is $WASMGATE_ENVOY, else the tools-cache install (installed if missing).
 # Envoy's log goes to out/envoy.log.
@@ -19,9 +19,11 @@ wasm=$(cd "$(dirname "$wasm")" && pwd)/$(basename "$wasm")
 envoy=${WASMGATE_ENVOY:-$(bash "$here/install-envoy.sh")}
 command -v curl >/dev/null || apt_install curl
 
-# The addresses of envoy.yaml.
-gateway=http://127.0.0.1:10000
-admin=http://127.0.0.1:9901
+# The ports of envoy.yaml, unless GATEWAY_PORT / ADMIN_PORT say otherwise.
+gateway_port=${GATEWAY_PORT:-10000}
+admin_port=${ADMIN_PORT:-9901}
+gateway=http://127.0.0.1:$gateway_port
+admin=http://127.0.0.1:$admin_port
 
 tmp=$(mktemp -d)
 pids=()
@@ -49,7 +51,9 @@ pids+=($!)
 pids+=($!)
 
 # envoy.yaml names the upstream-Go build; point it at the module asked for.
-sed "s|filename: out/wasmgate-go.wasm|filename: \"$wasm\"|" envoy.yaml > "$tmp/envoy.yaml"
+sed -e "s|filename: out/wasmgate-go.wasm|filename: \"$wasm\"|" \
+    -e "s|port_value: 10000 }|port_value: $gateway_port }|" \
+    -e "s|port_value: 9901 }|port_value: $admin_port }|" envoy.yaml > "$tmp/envoy.yaml"
 mkdir -p out
 log=out/envoy.log
 version=$("$envoy" --version | sed -n 's|.*version: [^/]*/\([^/]*\)/.*|\1|p')
