@@ -7,6 +7,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # WASMGATE_CACHE holds installed tools, keyed by version, outside the clone.
 WASMGATE_CACHE=${WASMGATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wasmgate}
 export WASMGATE_CACHE
+mkdir -p "$WASMGATE_CACHE"
 
 # apt_install installs Debian packages that are missing, retrying while another
 # apt/dpkg holds the lock.
