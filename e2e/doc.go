@@ -3,10 +3,11 @@
 // envoy.yaml, the plugin .wasm under test, and demo upstreams
 // (cmd/demo-upstream), then sends real HTTP requests through it.
 //
-// The package is black-box: it sees the plugin only through Envoy. The one
-// wasmgate package it imports is build/oci, the delivery tool under test: the
-// live-reload test publishes the module to a real registry with it and pulls
-// it back by digest, as istio-agent does, before Envoy loads it over ECDS.
+// The package is black-box: it sees the plugin only through Envoy. Of
+// wasmgate it imports only the delivery tool under test, build/oci, and the
+// test registry runner internal/registrytest: the live-reload test publishes
+// the module to a real registry and pulls it back by digest, as istio-agent
+// does, before Envoy loads it over ECDS.
 //
 // # Running
 //

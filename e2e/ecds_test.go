@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -25,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/wasmgate/wasmgate/build/oci"
+	"github.com/wasmgate/wasmgate/internal/registrytest"
 )
 
 // ecdsFilter is the ECDS resource name of the plugin's filter, which is also
@@ -225,53 +225,8 @@ func startRegistry(t *testing.T) string {
 	if err != nil {
 		missing(t, "docker-registry not found: run `make registry`")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := ln.Addr().String()
-	ln.Close()
-	var log bytes.Buffer
-	cmd := exec.Command(bin, "serve", filepath.Join(repoRoot, "build", "registry.yml"))
-	cmd.Env = append(os.Environ(),
-		"REGISTRY_HTTP_ADDR="+host,
-		"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY="+t.TempDir(),
-	)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	cmd.SysProcAttr = childAttr()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("docker-registry log:\n%s", log.String())
-		}
-	})
-	client := &http.Client{Timeout: time.Second}
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		select {
-		case err := <-exited:
-			exited <- err // for the cleanup
-			t.Fatalf("docker-registry exited before serving: %v", err)
-		default:
-		}
-		resp, err := client.Get("http://" + host + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return host
-			}
-			err = fmt.Errorf("status %s", resp.Status)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("docker-registry: /v2/ not ready after 15s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return registrytest.Start(t, bin, filepath.Join(repoRoot, "build", "registry.yml"),
+		func(cmd *exec.Cmd) { cmd.SysProcAttr = childAttr() })
 }
 
 // published is an image in a registry, pinned by manifest digest, and the
