@@ -19,9 +19,10 @@ type config struct {
 	// hintHeaders are the hint header names of all routes: a client must not
 	// choose a cluster by sending one itself.
 	hintHeaders []string
-	// needsClientAddress tells whether any decision may read the downstream
-	// address, which costs a host call per request.
-	needsClientAddress bool
+	// needsMethod, needsAuthority and needsClientAddress tell whether any
+	// decision may read that part of the request: each costs a host call per
+	// request, and most policies need none of them.
+	needsMethod, needsAuthority, needsClientAddress bool
 }
 
 type routeState struct {
@@ -55,6 +56,8 @@ func newConfig(pol *policy.Policy, plugin string) *config {
 			rs.limitKeys = newLimitKeys(plugin, r.Name, rl.MaxKeys)
 		}
 	}
+	c.needsMethod = pol.UsesMethod()
+	c.needsAuthority = pol.UsesAuthority()
 	c.needsClientAddress = pol.UsesClientAddress()
 	return c
 }

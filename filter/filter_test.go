@@ -276,3 +276,27 @@ func TestFilter_Reconfigure(t *testing.T) {
 	host.CallOnRequestHeaders(id, request("/products/5"), true)
 	must(t, host.GetCurrentRequestHeaders(id), ":path", "/5")
 }
+
+// TestFilter_MethodAndAuthority covers policies that read :method and
+// :authority, which the filter fetches only for such policies.
+func TestFilter_MethodAndAuthority(t *testing.T) {
+	const policy = `{"routes": [{"name": "writes",
+	  "match": [{"method": {"exact": "POST"}, "authority": {"exact": "*.example.com"}}],
+	  "headers": {"request": {"set": {"x-seen": "%REQ(:method)% %REQ(:authority)%"}}}}]}`
+	forEachLeg(t, policy, func(t *testing.T, l leg, host hostEmulator) {
+		startPlugin(t, host)
+		for _, tt := range []struct{ method, authority, want string }{
+			{"POST", "api.example.com:8443", "POST api.example.com:8443"},
+			{"GET", "api.example.com", ""},
+			{"POST", "example.org", ""},
+		} {
+			id := host.InitializeHttpContext()
+			host.CallOnRequestHeaders(id, [][2]string{
+				{":method", tt.method}, {":path", "/"}, {":authority", tt.authority}}, true)
+			got, _ := header(host.GetCurrentRequestHeaders(id), "x-seen")
+			if got != tt.want {
+				t.Errorf("%s %s: x-seen = %q, want %q", tt.method, tt.authority, got, tt.want)
+			}
+		}
+	})
+}

@@ -40,11 +40,12 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) action {
 			h.removeRequestHeader(name)
 		}
 	}
-	h.request = policy.Request{
-		Method:    h.header(":method"),
-		Path:      h.header(":path"),
-		Authority: h.header(":authority"),
-		Headers:   h,
+	h.request = policy.Request{Path: h.header(":path"), Headers: h}
+	if c.needsMethod {
+		h.request.Method = h.header(":method")
+	}
+	if c.needsAuthority {
+		h.request.Authority = h.header(":authority")
 	}
 	if c.needsClientAddress {
 		h.request.ClientAddress = clientAddress()

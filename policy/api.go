@@ -21,6 +21,8 @@ import "time"
 type Policy struct {
 	routes            []*Route
 	usesClientAddress bool
+	usesMethod        bool
+	usesAuthority     bool
 }
 
 // Routes returns the compiled routes in match order. The slice and the routes

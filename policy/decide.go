@@ -48,6 +48,32 @@ func (p *Policy) Decide(req *Request, random uint64, d *Decision) {
 // it otherwise.
 func (p *Policy) UsesClientAddress() bool { return p.usesClientAddress }
 
+// UsesMethod and UsesAuthority report whether any route may read
+// Request.Method or Request.Authority (a match condition or a %REQ()%
+// value), so a caller can skip fetching them otherwise.
+func (p *Policy) UsesMethod() bool    { return p.usesMethod }
+func (p *Policy) UsesAuthority() bool { return p.usesAuthority }
+
+// reads reports whether the route reads the pseudo-header name (":method"
+// or ":authority") of a request.
+func (r *Route) reads(name string) bool {
+	for _, b := range r.matches {
+		if name == ":method" && b.method != nil || name == ":authority" && b.authority != nil {
+			return true
+		}
+	}
+	for _, ops := range [][]HeaderOp{r.RequestHeaders, r.ResponseHeaders} {
+		for _, op := range ops {
+			for _, part := range op.Value.parts {
+				if part.kind == partHeader && part.text == name {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 func (r *Route) usesClientAddress() bool {
 	if r.Split != nil && r.Split.sticky.kind == stickyClientAddress ||
 		r.RateLimit != nil && r.RateLimit.key.kind == limitClientAddress {

@@ -147,3 +147,28 @@ func TestPolicy_UsesClientAddress(t *testing.T) {
 		})
 	}
 }
+
+func TestPolicy_UsesMethodAndAuthority(t *testing.T) {
+	tests := []struct {
+		name                  string
+		routes                string
+		wantMethod, wantAuthz bool
+	}{
+		{name: "seed", routes: `[{"match": [{"uri": {"prefix": "/p"}}], "rewrite": {"uri": "/", "authority": "x"}}]`},
+		{name: "method match", routes: `[{"match": [{"uri": {"prefix": "/p"}}, {"method": {"exact": "GET"}}]}]`, wantMethod: true},
+		{name: "authority match", routes: `[{}, {"name": "b", "match": [{"authority": {"exact": "*.example.com"}}]}]`, wantAuthz: true},
+		{name: "templates", routes: `[{"headers": {"request": {"set": {"x-m": "%REQ(:method)%"}}, "response": {"add": {"x-a": "a=%REQ(:authority)%"}}}}]`, wantMethod: true, wantAuthz: true},
+		{name: "other header template", routes: `[{"headers": {"request": {"set": {"x-m": "%REQ(x-method)%"}}}}]`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := mustParse(t, `{"routes": `+tc.routes+`}`)
+			if got := p.UsesMethod(); got != tc.wantMethod {
+				t.Errorf("UsesMethod = %v, want %v", got, tc.wantMethod)
+			}
+			if got := p.UsesAuthority(); got != tc.wantAuthz {
+				t.Errorf("UsesAuthority = %v, want %v", got, tc.wantAuthz)
+			}
+		})
+	}
+}

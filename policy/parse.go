@@ -98,6 +98,8 @@ func (p *parser) policy(doc gjson.Result) *Policy {
 		firstByName[r.Name] = i
 		pol.routes = append(pol.routes, r)
 		pol.usesClientAddress = pol.usesClientAddress || r.usesClientAddress()
+		pol.usesMethod = pol.usesMethod || r.reads(":method")
+		pol.usesAuthority = pol.usesAuthority || r.reads(":authority")
 	}
 	return pol
 }
