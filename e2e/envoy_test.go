@@ -47,8 +47,13 @@ func TestEnvoy_Rewrite(t *testing.T) {
 
 func TestEnvoy_Headers(t *testing.T) {
 	forEachBuild(t, func(t *testing.T, b build) {
-		gw := startGateway(t, b, seedPolicy(t))
-		sent := map[string]string{"x-internal-debug": "1"}
+		p := seedPolicy(t)
+		// A response header from a request header: the plugin reads request
+		// headers again while the response passes.
+		response := seedRoute(p)["headers"].(map[string]any)["response"].(map[string]any)
+		response["add"] = map[string]any{"x-echo-user": "user=%REQ(x-user-id)%"}
+		gw := startGateway(t, b, p)
+		sent := map[string]string{"x-internal-debug": "1", "x-user-id": "alice"}
 
 		t.Run("matched route", func(t *testing.T) {
 			r := gw.mustGet(t, "/products/1", sent)
@@ -62,6 +67,9 @@ func TestEnvoy_Headers(t *testing.T) {
 			// (and demo upstream) name.
 			if got := r.Header.Get("x-served-by"); got != r.Reply.Service {
 				t.Errorf("response x-served-by = %q, want %q (the upstream that answered)", got, r.Reply.Service)
+			}
+			if got := r.Header.Values("x-echo-user"); !slices.Equal(got, []string{"user=alice"}) {
+				t.Errorf("response x-echo-user = %q, want [user=alice]", got)
 			}
 		})
 		t.Run("unmatched route", func(t *testing.T) {

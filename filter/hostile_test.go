@@ -72,6 +72,11 @@ func TestWorkers_HostileRequests(t *testing.T) {
 			if got, _ := s.Request().Get("x-echo"); got != "u=alice" {
 				t.Errorf("after the hostile requests: x-echo = %q, want u=alice", got)
 			}
+			// Request headers are gone once the response passes (as in
+			// Envoy), so the plugin renders response values early.
+			if got, _ := s.Response().Get("x-echo-back"); got != "alice" {
+				t.Errorf("response x-echo-back = %q, want alice", got)
+			}
 			s = serve(t, vm, request("/legacy/42", [2]string{"x-user-id", "alice"}))
 			if got, _ := s.Request().Get(":path"); got != "/items/42" {
 				t.Errorf("after the hostile requests: :path = %q, want /items/42", got)

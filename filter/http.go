@@ -17,10 +17,15 @@ type httpContext struct {
 	// limited is set when the route's bucket was consulted; result is valid then.
 	limited bool
 	// denied is set when the stream was answered with a rate-limit response.
-	denied  bool
-	result  policy.TakeResult
-	fields  [][2]string // scratch for rate-limit response fields
-	scratch [policy.BucketStateSize]byte
+	denied bool
+	result policy.TakeResult
+	fields [][2]string // scratch for rate-limit response fields
+	// requestOps and responseOps are the route's header operations with
+	// their values rendered. Response values are rendered while the request
+	// passes: Envoy no longer has the request headers when the response
+	// comes, and %REQ()% reads them.
+	requestOps, responseOps []renderedOp
+	scratch                 [policy.BucketStateSize]byte
 }
 
 // Header implements policy.HeaderGetter with a host call.
@@ -69,7 +74,8 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) action {
 		h.replaceRequestHeader(":authority", d.Authority)
 		routeChanged = true
 	}
-	h.applyHeaderOps(r.RequestHeaders, replaceHTTPRequestHeader, addHTTPRequestHeader, removeHTTPRequestHeader)
+	h.requestOps = h.render(h.requestOps[:0], r.RequestHeaders)
+	applyHeaderOps(h.requestOps, replaceHTTPRequestHeader, addHTTPRequestHeader, removeHTTPRequestHeader)
 	if dest := d.Destination; dest != nil {
 		h.replaceRequestHeader(r.Split.HintHeader, dest.Hint)
 		rs.picked[dest.Index].Increment(1)
@@ -78,6 +84,8 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) action {
 	if routeChanged {
 		clearRouteCache()
 	}
+	// Rendered now: Envoy drops the request headers before the response.
+	h.responseOps = h.render(h.responseOps[:0], r.ResponseHeaders)
 	if rl := r.RateLimit; rl != nil {
 		return h.rateLimit(rl, rs)
 	}
@@ -117,7 +125,7 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) action {
 	if h.config == nil || r == nil || h.denied {
 		return actionContinue
 	}
-	h.applyHeaderOps(r.ResponseHeaders, replaceHTTPResponseHeader, addHTTPResponseHeader, removeHTTPResponseHeader)
+	applyHeaderOps(h.responseOps, replaceHTTPResponseHeader, addHTTPResponseHeader, removeHTTPResponseHeader)
 	if rl := r.RateLimit; h.limited && h.result.Allowed && rl.FieldsOnAllowed {
 		h.fields = rl.AppendFields(h.fields[:0], h.result)
 		for _, f := range h.fields {
@@ -132,31 +140,50 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) action {
 func (h *httpContext) OnHttpStreamDone() {
 	p := h.plugin
 	h.config, h.request, h.decision = nil, policy.Request{}, policy.Decision{}
+	clear(h.requestOps)
+	clear(h.responseOps)
+	h.requestOps, h.responseOps = h.requestOps[:0], h.responseOps[:0]
 	p.free = append(p.free, h)
 }
 
-// applyHeaderOps runs a route's header operations with one header map's host
-// calls. A failed host call is logged and the stream goes on.
-func (h *httpContext) applyHeaderOps(ops []policy.HeaderOp, set, add func(string, string) error, remove func(string) error) {
+// renderedOp is a header operation with its value for this stream.
+type renderedOp struct {
+	kind        policy.HeaderOpKind
+	name, value string
+}
+
+// render appends ops with their values rendered for this request to dst,
+// leaving out sets and adds whose value must not be written.
+func (h *httpContext) render(dst []renderedOp, ops []policy.HeaderOp) []renderedOp {
 	for i := range ops {
 		op := &ops[i]
-		var err error
-		switch op.Kind {
-		case policy.HeaderRemove:
-			err = remove(op.Name)
-		case policy.HeaderSet, policy.HeaderAdd:
-			value, ok := op.Value.Render(&h.request, &h.decision)
-			if !ok {
+		r := renderedOp{kind: op.Kind, name: op.Name}
+		if op.Kind != policy.HeaderRemove {
+			var ok bool
+			if r.value, ok = op.Value.Render(&h.request, &h.decision); !ok {
 				continue
 			}
-			if op.Kind == policy.HeaderSet {
-				err = set(op.Name, value)
-			} else {
-				err = add(op.Name, value)
-			}
+		}
+		dst = append(dst, r)
+	}
+	return dst
+}
+
+// applyHeaderOps runs rendered header operations with one header map's host
+// calls. A failed host call is logged and the stream goes on.
+func applyHeaderOps(ops []renderedOp, set, add func(string, string) error, remove func(string) error) {
+	for _, op := range ops {
+		var err error
+		switch op.kind {
+		case policy.HeaderRemove:
+			err = remove(op.name)
+		case policy.HeaderSet:
+			err = set(op.name, op.value)
+		case policy.HeaderAdd:
+			err = add(op.name, op.value)
 		}
 		if err != nil {
-			logDebug("wasmgate: header " + op.Name + ": " + err.Error())
+			logDebug("wasmgate: header " + op.name + ": " + err.Error())
 		}
 	}
 }

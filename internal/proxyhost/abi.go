@@ -239,7 +239,8 @@ const (
 )
 
 // headerMap returns the map a header call addresses, or a status: a map the
-// current context does not have is StatusBadArgument, as in Envoy.
+// current context does not have is StatusBadArgument, as in Envoy. That
+// includes the request headers once the response is under way.
 func (vm *VM) headerMap(typ uint32) (*Headers, Status) {
 	if typ > mapTypeMax || vm.active == nil {
 		return nil, StatusBadArgument
@@ -247,6 +248,9 @@ func (vm *VM) headerMap(typ uint32) (*Headers, Status) {
 	var m *Headers
 	switch typ {
 	case mapRequestHeaders:
+		if vm.active.inResponse {
+			return nil, StatusBadArgument
+		}
 		m = &vm.active.request
 	case mapResponseHeaders:
 		m = &vm.active.response

@@ -41,8 +41,9 @@
 //   - Header maps: names lower-cased; get returns the first value; add
 //     appends; replace overwrites the first and drops the rest; remove drops
 //     all; pairs use the ABI's serialization. A map the context does not
-//     have (response headers during the request, any map at the root
-//     context, trailers) is BAD_ARGUMENT.
+//     have (response headers during the request, request headers once the
+//     response headers arrived, any map at the root context, trailers) is
+//     BAD_ARGUMENT.
 //   - Shared data: get returns (value, cas), NOT_FOUND when missing; set
 //     with cas 0 is unconditional, with a stale cas CAS_MISMATCH; a missing
 //     key is always written. One namespace per Host, as Istio's empty vm_id.

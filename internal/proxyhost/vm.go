@@ -297,6 +297,10 @@ type HTTPStream struct {
 	local    *LocalResponse
 	foreign  []ForeignCall
 	done     bool
+	// inResponse is set once the response headers arrived: from then on
+	// the request headers are gone, as in Envoy, which keeps a request
+	// header map only while the request passes the filter.
+	inResponse bool
 }
 
 // ID returns the stream's context id.
@@ -329,6 +333,7 @@ func (s *HTTPStream) RequestHeaders(headers [][2]string, endOfStream bool) (Acti
 // call ResponseHeaders with LocalResponse's headers to emulate that.
 func (s *HTTPStream) ResponseHeaders(headers [][2]string, endOfStream bool) (Action, error) {
 	s.response = newHeaders(headers)
+	s.inResponse = true
 	return s.headers("proxy_on_response_headers", s.vm.onResHeaders, len(headers), endOfStream)
 }
 
