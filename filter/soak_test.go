@@ -6,7 +6,7 @@ import (
 )
 
 const (
-	soakWarmUp   = 100_000
+	soakWarmUp   = 200_000
 	soakRequests = 1_000_000 // a run this long is a soak: growth fails it
 )
 
