@@ -76,3 +76,6 @@
 // $WASMGATE_CACHE/wazero (or the default tools cache) when it exists, so
 // repeated test runs skip compiling the Go build's .wasm.
 package proxyhost
+
+// The test plugin's TinyGo SDK shim is generated from its Go one.
+//go:generate sh ../../build/gen-tetrate-shim.sh testdata/plugin/sdk_go.go testdata/plugin/sdk_tinygo.go

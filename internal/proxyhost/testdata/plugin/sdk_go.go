@@ -1,6 +1,8 @@
-//go:build !tinygo
+//go:build !tinygo && !wasmgate_tetrate
 
-// The upstream SDK: built by Go as a wasip1 reactor (-buildmode=c-shared).
+// shim: The upstream SDK, built by Go as a wasip1 reactor (-buildmode=c-shared).
+// shim: Its twin sdk_tinygo.go, for TinyGo, is generated from this file.
+
 package main
 
 import (
