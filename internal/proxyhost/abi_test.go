@@ -47,10 +47,7 @@ func bareModule(withAlloc bool) []byte {
 func newBareVM(t *testing.T, opts Options) (*Host, *VM, *HTTPStream) {
 	t.Helper()
 	h, vm := newTestVM(t, bareModule(true), opts, "")
-	s, err := vm.NewHTTPStream()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustStream(t, vm)
 	if _, err := s.RequestHeaders([][2]string{{":path", "/p?q"}, {"a", "1"}}, true); err != nil {
 		t.Fatal(err)
 	}

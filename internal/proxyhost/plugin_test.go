@@ -156,3 +156,13 @@ func newTestVM(t testing.TB, wasm []byte, opts Options, config string) (*Host, *
 	}
 	return h, vm
 }
+
+// mustStream opens a stream on vm or fails the test.
+func mustStream(t testing.TB, vm *VM) *HTTPStream {
+	t.Helper()
+	s, err := vm.NewHTTPStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

@@ -50,10 +50,7 @@ func TestHTTPStream_RequestHeaders(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s, err := vm.NewHTTPStream()
-				if err != nil {
-					t.Fatal(err)
-				}
+				s := mustStream(t, vm)
 				if tt.prop != "" {
 					s.SetProperty("source.address", tt.prop)
 				}
@@ -81,10 +78,7 @@ func TestHTTPStream_RequestHeaders(t *testing.T) {
 func TestHTTPStream_ResponseHeaders(t *testing.T) {
 	forEachBuild(t, func(t *testing.T, wasm []byte) {
 		_, vm := newTestVM(t, wasm, Options{}, "")
-		s, err := vm.NewHTTPStream()
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := mustStream(t, vm)
 		if _, err := s.RequestHeaders([][2]string{{":path", "/"}}, true); err != nil {
 			t.Fatal(err)
 		}
@@ -101,10 +95,7 @@ func TestHTTPStream_ResponseHeaders(t *testing.T) {
 func TestHTTPStream_LocalResponse(t *testing.T) {
 	forEachBuild(t, func(t *testing.T, wasm []byte) {
 		_, vm := newTestVM(t, wasm, Options{}, "")
-		s, err := vm.NewHTTPStream()
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := mustStream(t, vm)
 		a, err := s.RequestHeaders([][2]string{{":path", "/deny"}}, true)
 		if err != nil {
 			t.Fatal(err)
@@ -122,10 +113,7 @@ func TestHTTPStream_LocalResponse(t *testing.T) {
 func TestHTTPStream_ForeignCalls(t *testing.T) {
 	forEachBuild(t, func(t *testing.T, wasm []byte) {
 		_, vm := newTestVM(t, wasm, Options{}, "")
-		s, err := vm.NewHTTPStream()
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := mustStream(t, vm)
 		if _, err := s.RequestHeaders([][2]string{{":path", "/clear"}}, true); err != nil {
 			t.Fatal(err)
 		}
@@ -142,10 +130,7 @@ func TestHTTPStream_ForeignCalls(t *testing.T) {
 func TestHTTPStream_Done(t *testing.T) {
 	forEachBuild(t, func(t *testing.T, wasm []byte) {
 		h, vm := newTestVM(t, wasm, Options{}, "")
-		s, err := vm.NewHTTPStream()
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := mustStream(t, vm)
 		if _, err := s.RequestHeaders([][2]string{{":path", "/"}}, true); err != nil {
 			t.Fatal(err)
 		}
@@ -282,10 +267,7 @@ func TestVM_Reconfigure(t *testing.T) {
 		_, vm := newTestVM(t, wasm, Options{}, "v1")
 		config := func() string {
 			t.Helper()
-			s, err := vm.NewHTTPStream()
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := mustStream(t, vm)
 			if _, err := s.RequestHeaders([][2]string{{":path", "/"}}, true); err != nil {
 				t.Fatal(err)
 			}
@@ -310,11 +292,8 @@ func TestVM_Reconfigure(t *testing.T) {
 func TestVM_Trap(t *testing.T) {
 	forEachBuild(t, func(t *testing.T, wasm []byte) {
 		_, vm := newTestVM(t, wasm, Options{}, "")
-		s, err := vm.NewHTTPStream()
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = s.RequestHeaders([][2]string{{":path", "/panic"}}, true)
+		s := mustStream(t, vm)
+		_, err := s.RequestHeaders([][2]string{{":path", "/panic"}}, true)
 		if !errors.Is(err, ErrVMFailed) || !strings.Contains(err.Error(), "boom") {
 			t.Fatalf("err = %v, want a VM failure naming the panic", err)
 		}
