@@ -268,11 +268,11 @@ func TestEnvoy_RateLimit(t *testing.T) {
 		})
 		t.Run("per key", func(t *testing.T) {
 			const maxTokens = 3
-			// Keys hash onto maxKeys buckets and may share one; with the
-			// default of 1024 these two do not (the hash is fixed, so this
-			// cannot flake).
+			// Two slots: alice and bob each get their own bucket whatever
+			// their hashes; carol then finds both in use and shares one.
 			limit := bucketLimit(maxTokens, 1, "60s")
 			limit["key"] = map[string]any{"header": "x-api-key"}
+			limit["maxKeys"] = 2
 			gw := startGateway(t, b, rateLimitPolicy(t, limit))
 			for _, k := range []struct {
 				key      string
@@ -281,6 +281,7 @@ func TestEnvoy_RateLimit(t *testing.T) {
 			}{
 				{key: "alice", requests: maxTokens + 2, admitted: maxTokens},
 				{key: "bob", requests: maxTokens, admitted: maxTokens},
+				{key: "carol", requests: 2, admitted: 0},
 			} {
 				rs := gw.many(t, k.requests, 1, false, "/products/1", func(int) map[string]string {
 					return map[string]string{"x-api-key": k.key}
@@ -288,6 +289,10 @@ func TestEnvoy_RateLimit(t *testing.T) {
 				if got := countStatus(rs); got[http.StatusOK] != k.admitted || got[http.StatusTooManyRequests] != k.requests-k.admitted {
 					t.Errorf("key %s: statuses %v, want %d × 200 and %d × 429", k.key, got, k.admitted, k.requests-k.admitted)
 				}
+			}
+			const shared = "wasmcustom.wasmgate.route.products.key_shared"
+			if got := gw.stats(t, `\.key_shared$`); got[shared] != 2 {
+				t.Errorf("stats %v, want %s 2 (carol's requests)", got, shared)
 			}
 		})
 	})

@@ -6,12 +6,12 @@ import (
 	"github.com/wasmgate/wasmgate/policy"
 )
 
-// casRetries bounds the compare-and-swap loop on a contended bucket. Each
-// retry means another worker took a token in between, so a handful suffices;
-// after the last one the route's onContention decides.
+// casRetries bounds the compare-and-swap attempts on a contended bucket.
+// Each retry means another worker took a token in between, so a handful
+// suffices; after the last one the route's onContention decides.
 const casRetries = 8
 
-// createCAS is the cas of a write that creates a bucket (see takeToken).
+// createCAS is the cas of a write that creates a bucket (see sharedBuckets).
 const createCAS = 1 << 31
 
 // eagerKeyLimit is the largest slot count whose shared-data keys are built
@@ -44,9 +44,8 @@ func (k *limitKeys) key(slot uint32) string {
 	return k.prefix + strconv.FormatUint(uint64(slot), 10)
 }
 
-// takeToken takes one token from a bucket kept in the host's shared data,
-// where every worker VM of the proxy sees it. ok is false when the bucket
-// could not be read or updated within casRetries.
+// sharedBuckets is a policy.BucketStore over the host's shared data, where
+// every worker VM of the proxy sees the same buckets.
 //
 // # Notes
 //
@@ -55,31 +54,30 @@ func (k *limitKeys) key(slot uint32) string {
 // bucket is therefore written with createCAS, a value no entry holds unless
 // the host's CAS counter sits exactly on it: of workers racing to create one
 // bucket, one wins and the others retry on the bucket it wrote.
-func takeToken(b policy.Bucket, key string, now int64, scratch *[policy.BucketStateSize]byte) (res policy.TakeResult, ok bool) {
-	for attempt := 0; attempt < casRetries; attempt++ {
-		value, cas, err := getSharedData(key)
-		var state policy.BucketState
-		switch {
-		case err == errNotFound:
-			state, cas = b.Full(now), createCAS
-		case err != nil:
-			logDebug("wasmgate: reading rate-limit bucket " + key + ": " + err.Error())
-			return res, false
-		default:
-			if state, err = policy.DecodeBucketState(value); err != nil {
-				logDebug("wasmgate: resetting corrupt rate-limit bucket " + key + ": " + err.Error())
-				state = b.Full(now)
-			}
-		}
-		next, r := b.Take(state, now)
-		err = setSharedData(key, next.AppendBinary(scratch[:0]), cas)
-		if err == nil {
-			return r, true
-		}
-		if err != errCasMismatch {
-			logDebug("wasmgate: writing rate-limit bucket " + key + ": " + err.Error())
-			return res, false
-		}
+type sharedBuckets struct {
+	keys *limitKeys
+}
+
+func (s *sharedBuckets) Load(slot uint32) ([]byte, uint32, bool, error) {
+	value, cas, err := getSharedData(s.keys.key(slot))
+	switch err {
+	case nil:
+		return value, cas, true, nil
+	case errNotFound:
+		return nil, 0, false, nil
+	default:
+		return nil, 0, false, err
 	}
-	return res, false
+}
+
+func (s *sharedBuckets) Store(slot uint32, state []byte, version uint32, found bool) error {
+	if !found {
+		version = createCAS
+	}
+	switch err := setSharedData(s.keys.key(slot), state, version); err {
+	case errCasMismatch:
+		return policy.ErrConflict
+	default:
+		return err
+	}
 }

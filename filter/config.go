@@ -26,9 +26,9 @@ type config struct {
 }
 
 type routeState struct {
-	matched, rewritten, rateLimited, shadowLimited, contended metricCounter
-	picked                                                    []metricCounter // by Destination.Index
-	limitKeys                                                 limitKeys
+	matched, rewritten, rateLimited, shadowLimited, contended, keyShared metricCounter
+	picked                                                               []metricCounter // by Destination.Index
+	limitKeys                                                            limitKeys
 }
 
 func newConfig(pol *policy.Policy, plugin string) *config {
@@ -53,6 +53,9 @@ func newConfig(pol *policy.Policy, plugin string) *config {
 			rs.rateLimited = defineCounterMetric(prefix + "rate_limited")
 			rs.shadowLimited = defineCounterMetric(prefix + "shadow_limited")
 			rs.contended = defineCounterMetric(prefix + "contended")
+			if rl.Keyed() {
+				rs.keyShared = defineCounterMetric(prefix + "key_shared")
+			}
 			rs.limitKeys = newLimitKeys(plugin, r.Name, rl.MaxKeys)
 		}
 	}

@@ -236,22 +236,43 @@ func TestFilter_RateLimitShadow(t *testing.T) {
 	})
 }
 
+// TestFilter_RateLimitPerKey fills a table of four slots with four keys:
+// each keeps its own budget wherever its key hashes. A fifth key finds no
+// free slot and takes from another key's bucket, which is empty.
 func TestFilter_RateLimitPerKey(t *testing.T) {
-	policy := rateLimitPolicy(`, "key": {"header": "x-api-key"}, "maxKeys": 64`)
+	policy := rateLimitPolicy(`, "key": {"header": "x-api-key"}, "maxKeys": 4`)
 	forEachLeg(t, policy, func(t *testing.T, l leg, host hostEmulator) {
 		startPlugin(t, host)
 		admitted := map[string]int{}
-		for i := 0; i < 5; i++ {
-			for _, key := range []string{"alice", "bob"} {
-				id := host.InitializeHttpContext()
-				host.CallOnRequestHeaders(id, request("/api/x", [2]string{"x-api-key", key}), true)
-				if host.GetSentLocalResponse(id) == nil {
-					admitted[key]++
-				}
+		send := func(key string) {
+			id := host.InitializeHttpContext()
+			host.CallOnRequestHeaders(id, request("/api/x", [2]string{"x-api-key", key}), true)
+			if host.GetSentLocalResponse(id) == nil {
+				admitted[key]++
 			}
 		}
-		if admitted["alice"] != 3 || admitted["bob"] != 3 {
-			t.Errorf("admitted = %v, want 3 each", admitted)
+		keys := []string{"alice", "bob", "carol", "dave"}
+		for range 5 {
+			for _, key := range keys {
+				send(key)
+			}
+		}
+		for _, key := range keys {
+			if admitted[key] != 3 {
+				t.Errorf("admitted = %v, want 3 for each of %v", admitted, keys)
+				break
+			}
+		}
+		if got := counter(t, host, "wasmgate.route.api.key_shared"); got != 0 {
+			t.Errorf("key_shared = %d with one slot per key, want 0", got)
+		}
+		send("eve")
+		send("eve")
+		if admitted["eve"] != 0 {
+			t.Errorf("eve admitted %d times from a table of drained buckets, want 0", admitted["eve"])
+		}
+		if got := counter(t, host, "wasmgate.route.api.key_shared"); got != 2 {
+			t.Errorf("key_shared = %d, want 2", got)
 		}
 	})
 }

@@ -25,6 +25,7 @@ type httpContext struct {
 	// passes: Envoy no longer has the request headers when the response
 	// comes, and %REQ()% reads them.
 	requestOps, responseOps []renderedOp
+	buckets                 sharedBuckets
 	scratch                 [policy.BucketStateSize]byte
 }
 
@@ -93,13 +94,21 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) action {
 }
 
 func (h *httpContext) rateLimit(rl *policy.RateLimit, rs *routeState) action {
-	res, ok := takeToken(rl.Bucket, rs.limitKeys.key(h.decision.LimitSlot), time.Now().UnixNano(), &h.scratch)
+	h.buckets.keys = &rs.limitKeys
+	res, err := rl.Take(&h.buckets, h.decision.LimitKey, time.Now().UnixNano(), casRetries, &h.scratch)
+	ok := err == nil
 	if !ok {
+		if err != policy.ErrContended {
+			logDebug("wasmgate: rate-limit bucket of route " + h.decision.Route.Name + ": " + err.Error())
+		}
 		rs.contended.Increment(1)
 		if rl.OnContention == policy.ContentionAllow {
 			return actionContinue
 		}
 		res = policy.TakeResult{RetryAfter: rl.Bucket.FillInterval}
+	}
+	if res.Shared {
+		rs.keyShared.Increment(1)
 	}
 	h.limited, h.result = ok, res
 	if res.Allowed {

@@ -138,6 +138,46 @@ func TestWorkers_ShareOneBucket(t *testing.T) {
 	}
 }
 
+// TestWorkers_KeysShareNothing sends eight keys' requests from two workers
+// at once: workers race to create each key's bucket, and every key still
+// gets exactly its own budget. (The eight keys' home slots are at least
+// KeyProbes apart in the default table, so no arrival order can make one
+// key search past another's.)
+func TestWorkers_KeysShareNothing(t *testing.T) {
+	const workers, keys, perKey, budget = 2, 8, 12, 5
+	config := `{"routes": [{"name": "api", "match": [{"uri": {"prefix": "/"}}],
+	  "rateLimit": {"tokenBucket": {"maxTokens": 5, "tokensPerFill": 1, "fillInterval": "1h"},
+	                "key": {"header": "x-api-key"}}}]}`
+	for _, l := range wasmLegs() {
+		t.Run(l.name, func(t *testing.T) {
+			w := newWorkerHost(t, l)
+			var admitted [keys]atomic.Int64
+			var wg sync.WaitGroup
+			for range workers {
+				vm := w.worker(t, config)
+				wg.Go(func() {
+					for range perKey / workers {
+						for k := range keys {
+							if serve(t, vm, request("/x", [2]string{"x-api-key", fmt.Sprint("key-", k)})).LocalResponse() == nil {
+								admitted[k].Add(1)
+							}
+						}
+					}
+				})
+			}
+			wg.Wait()
+			for k := range admitted {
+				if got := admitted[k].Load(); got != budget {
+					t.Errorf("key-%d: admitted %d of %d, want %d", k, got, perKey, budget)
+				}
+			}
+			if m, _ := w.Metric("wasmgate.route.api.key_shared"); m.Value != 0 {
+				t.Errorf("key_shared = %d, want 0", m.Value)
+			}
+		})
+	}
+}
+
 func TestWorkers_Refill(t *testing.T) {
 	config := `{"routes": [{"name": "api", "match": [{"uri": {"prefix": "/"}}],
 	  "rateLimit": {"tokenBucket": {"maxTokens": 2, "tokensPerFill": 1, "fillInterval": "10s"}}}]}`

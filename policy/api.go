@@ -127,7 +127,7 @@ type RateLimit struct {
 	// updated after the filter's last compare-and-swap retry.
 	OnContention ContentionPolicy
 
-	key         limitKey
+	key         keySource
 	policyField string // precomputed RateLimit-Policy value
 	limitField  string // precomputed MaxTokens in decimal
 }
@@ -173,10 +173,12 @@ type BucketState struct {
 	Units uint64
 	// Last is the Unix time in nanoseconds of the last refill.
 	Last int64
+	// Key is the key whose bucket this is (0 for a limit without a key).
+	Key LimitKey
 }
 
 // BucketStateSize is the length of an encoded BucketState.
-const BucketStateSize = 16
+const BucketStateSize = 24
 
 // TakeResult is the outcome of one Take.
 type TakeResult struct {
@@ -187,6 +189,9 @@ type TakeResult struct {
 	RetryAfter time.Duration
 	// Reset is the wait until the bucket is full again.
 	Reset time.Duration
+	// Shared is set by RateLimit.Take when the key had no bucket of its own
+	// and took from another key's (see RateLimit.Take).
+	Shared bool
 }
 
 // Request is the view of a request that Decide reads.
@@ -221,6 +226,7 @@ type Decision struct {
 	// Split. Overridden tells that the override header chose it.
 	Destination *Destination
 	Overridden  bool
-	// LimitSlot is the bucket slot of the route's RateLimit (0 with no key).
-	LimitSlot uint32
+	// LimitKey is the request's key for the route's RateLimit (0 when the
+	// limit has no key), to pass to RateLimit.Take.
+	LimitKey LimitKey
 }

@@ -58,13 +58,24 @@ func (b Bucket) Take(s BucketState, now int64) (BucketState, TakeResult) {
 	return s, res
 }
 
+// idle reports whether s has refilled to MaxTokens by now: such a bucket is
+// the same as a new one, so its slot may be given to another key.
+func (b Bucket) idle(s BucketState, now int64) bool {
+	capacity, rate := b.capacity(), b.TokensPerFill
+	if s.Units >= capacity {
+		return true
+	}
+	return rate > 0 && now > s.Last && uint64(now-s.Last) >= ceilDiv(capacity-s.Units, rate)
+}
+
 func ceilDiv(a, b uint64) uint64 { return (a + b - 1) / b }
 
-// AppendBinary appends the BucketStateSize-byte encoding of s: Units then
-// Last, both big-endian.
+// AppendBinary appends the BucketStateSize-byte encoding of s: Units, Last
+// and Key, each a big-endian uint64.
 func (s BucketState) AppendBinary(dst []byte) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, s.Units)
-	return binary.BigEndian.AppendUint64(dst, uint64(s.Last))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(s.Last))
+	return binary.BigEndian.AppendUint64(dst, uint64(s.Key))
 }
 
 // DecodeBucketState decodes what AppendBinary wrote.
@@ -79,5 +90,6 @@ func DecodeBucketState(b []byte) (BucketState, error) {
 	return BucketState{
 		Units: binary.BigEndian.Uint64(b),
 		Last:  int64(binary.BigEndian.Uint64(b[8:])),
+		Key:   LimitKey(binary.BigEndian.Uint64(b[16:])),
 	}, nil
 }

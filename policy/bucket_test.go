@@ -126,9 +126,9 @@ func TestBucket_Take_RetryAfterIsHonest(t *testing.T) {
 }
 
 func TestBucketState_AppendBinary(t *testing.T) {
-	s := BucketState{Units: 0x0102030405060708, Last: -2}
+	s := BucketState{Units: 0x0102030405060708, Last: -2, Key: 0x1112131415161718}
 	enc := s.AppendBinary([]byte("k"))
-	want := []byte("k\x01\x02\x03\x04\x05\x06\x07\x08\xff\xff\xff\xff\xff\xff\xff\xfe")
+	want := []byte("k\x01\x02\x03\x04\x05\x06\x07\x08\xff\xff\xff\xff\xff\xff\xff\xfe\x11\x12\x13\x14\x15\x16\x17\x18")
 	if string(enc) != string(want) {
 		t.Fatalf("AppendBinary = %x, want %x", enc, want)
 	}
@@ -144,9 +144,10 @@ func TestDecodeBucketState_Errors(t *testing.T) {
 		in   []byte
 		want string
 	}{
-		{name: "empty", in: nil, want: "bucket state: want 16 bytes, got 0"},
-		{name: "short", in: make([]byte, 15), want: "bucket state: want 16 bytes, got 15"},
-		{name: "long", in: make([]byte, 17), want: "bucket state: want 16 bytes, got 17"},
+		{name: "empty", in: nil, want: "bucket state: want 24 bytes, got 0"},
+		{name: "before keys were stored", in: make([]byte, 16), want: "bucket state: want 24 bytes, got 16"},
+		{name: "short", in: make([]byte, 23), want: "bucket state: want 24 bytes, got 23"},
+		{name: "long", in: make([]byte, 25), want: "bucket state: want 24 bytes, got 25"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -36,7 +36,7 @@ func (p *Policy) Decide(req *Request, random uint64, d *Decision) {
 			d.Path, d.Authority = r.rewrite.apply(req.Path, path, query, prefix)
 		}
 		if r.RateLimit != nil {
-			d.LimitSlot = r.RateLimit.slot(req)
+			d.LimitKey = r.RateLimit.keyOf(req)
 		}
 		return
 	}

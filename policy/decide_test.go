@@ -14,7 +14,7 @@ func TestPolicy_Decide(t *testing.T) {
 	var d Decision
 	p.Decide(req, 0, &d)
 	r := p.Routes()[0]
-	want := Decision{Route: r, Path: "/123?x=1", Destination: &r.Split.Destinations[0], LimitSlot: 0}
+	want := Decision{Route: r, Path: "/123?x=1", Destination: &r.Split.Destinations[0], LimitKey: 0}
 	// user-1 hashes into the 90% share (keyHash("user-1") < 0.9 × 2^64).
 	if d != want {
 		t.Fatalf("Decision = %+v, want %+v", d, want)
@@ -112,8 +112,8 @@ func FuzzDecide(f *testing.F) {
 		if _, query, hasQuery := strings.Cut(path, "?"); d.Path != "" && (!strings.HasPrefix(d.Path, "/") || hasQuery && !strings.HasSuffix(d.Path, "?"+query)) {
 			t.Fatalf("Path %q from %q: want absolute, query kept", d.Path, path)
 		}
-		if rl := d.Route.RateLimit; rl != nil && d.LimitSlot >= rl.MaxKeys {
-			t.Fatalf("LimitSlot %d >= MaxKeys %d", d.LimitSlot, rl.MaxKeys)
+		if rl := d.Route.RateLimit; rl != nil && rl.key.kind == limitNone && d.LimitKey != 0 {
+			t.Fatalf("LimitKey %d for a limit without a key", d.LimitKey)
 		}
 		if s := d.Route.Split; s != nil && d.Destination == nil {
 			t.Fatal("route with a split chose no destination")

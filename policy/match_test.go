@@ -65,7 +65,7 @@ func TestRoute_Match(t *testing.T) {
 
 func TestPolicy_Decide_NoMatch(t *testing.T) {
 	p := mustParse(t, `{"routes": [{"match": [{"uri": {"exact": "/x"}}], "rewrite": {"uri": "/y"}}]}`)
-	d := Decision{Path: "/stale", LimitSlot: 7}
+	d := Decision{Path: "/stale", LimitKey: 7}
 	p.Decide(&Request{Path: "/z"}, 0, &d)
 	if d != (Decision{}) {
 		t.Fatalf("Decision = %+v, want zero", d)

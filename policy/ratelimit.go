@@ -25,16 +25,15 @@ const (
 	limitClientAddress
 )
 
-// limitKey says where a keyed limit takes its key from.
-type limitKey struct {
+// keySource says where a keyed limit takes its key from.
+type keySource struct {
 	kind limitKind
 	name string // header name
 }
 
-// slot maps the request's key to one of MaxKeys buckets. Different keys may
-// share a slot (and so a bucket); a request without the key uses the slot of
-// the empty key.
-func (rl *RateLimit) slot(req *Request) uint32 {
+// keyOf returns the identity of the request's key; a request without the
+// key header counts as the empty key.
+func (rl *RateLimit) keyOf(req *Request) LimitKey {
 	var key string
 	switch rl.key.kind {
 	case limitNone:
@@ -44,7 +43,7 @@ func (rl *RateLimit) slot(req *Request) uint32 {
 	case limitClientAddress:
 		key = clientAddress(req)
 	}
-	return uint32(keyHash(key) % uint64(rl.MaxKeys))
+	return LimitKey(keyHash(key))
 }
 
 // AppendFields appends the response header fields (lower-case name, value)
@@ -177,17 +176,17 @@ func (p *parser) tokenBucket(path string, v gjson.Result) Bucket {
 	return b
 }
 
-func (p *parser) limitKey(path string, v gjson.Result) limitKey {
+func (p *parser) limitKey(path string, v gjson.Result) keySource {
 	which, val, ok := p.oneOf(path, v, "header", "clientAddress")
 	if !ok {
-		return limitKey{}
+		return keySource{}
 	}
 	if which == "header" {
 		name, _ := p.headerField(path+".header", val)
-		return limitKey{kind: limitHeader, name: name}
+		return keySource{kind: limitHeader, name: name}
 	}
 	p.requireTrue(path+".clientAddress", val)
-	return limitKey{kind: limitClientAddress}
+	return keySource{kind: limitClientAddress}
 }
 
 // enum returns the position of v's string among values.

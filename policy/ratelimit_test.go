@@ -73,39 +73,40 @@ func TestRateLimit_Defaults(t *testing.T) {
 	}
 }
 
-func TestRateLimit_Slot(t *testing.T) {
+func TestRateLimit_KeyOf(t *testing.T) {
 	p := mustParse(t, `{"routes": [
 	  {"match": [{"uri": {"prefix": "/none"}}], "rateLimit": {"tokenBucket": {"maxTokens": 5, "fillInterval": "1s"}}},
 	  {"match": [{"uri": {"prefix": "/hdr"}}], "rateLimit": {"tokenBucket": {"maxTokens": 5, "fillInterval": "1s"},
 	    "key": {"header": "X-Api-Key"}, "maxKeys": 16}},
 	  {"match": [{"uri": {"prefix": "/addr"}}], "rateLimit": {"tokenBucket": {"maxTokens": 5, "fillInterval": "1s"},
 	    "key": {"clientAddress": true}, "maxKeys": 1000}}]}`)
-	slot := func(req *Request) uint32 {
+	keyOf := func(req *Request) LimitKey {
 		var d Decision
 		p.Decide(req, 0, &d)
-		return d.LimitSlot
+		return d.LimitKey
 	}
-	if got := slot(&Request{Path: "/none", Headers: headerMap{"x-api-key": "k"}}); got != 0 {
-		t.Fatalf("unkeyed slot = %d, want 0", got)
+	if got := keyOf(&Request{Path: "/none", Headers: headerMap{"x-api-key": "k"}}); got != 0 {
+		t.Fatalf("unkeyed LimitKey = %d, want 0", got)
 	}
-	seen := map[uint32]bool{}
+	hdr := p.Routes()[1].RateLimit
+	homes := map[uint32]bool{}
 	for i := range 200 {
 		key := "key-" + strconv.Itoa(i)
-		got := slot(&Request{Path: "/hdr", Headers: headerMap{"x-api-key": key}})
-		if got >= 16 || got != uint32(keyHash(key)%16) {
-			t.Fatalf("slot(%q) = %d, want keyHash mod 16 = %d", key, got, keyHash(key)%16)
+		got := keyOf(&Request{Path: "/hdr", Headers: headerMap{"x-api-key": key}})
+		if got != LimitKey(keyHash(key)) {
+			t.Fatalf("LimitKey(%q) = %d, want keyHash %d", key, got, keyHash(key))
 		}
-		seen[got] = true
+		homes[hdr.probe(got, 0)] = true
 	}
-	if len(seen) != 16 {
-		t.Fatalf("200 keys used %d of 16 slots", len(seen))
+	if len(homes) != 16 {
+		t.Fatalf("200 keys have %d of 16 home slots", len(homes))
 	}
-	if got, want := slot(&Request{Path: "/hdr"}), uint32(keyHash("")%16); got != want {
-		t.Fatalf("slot without key = %d, want the empty key's %d", got, want)
+	if got, want := keyOf(&Request{Path: "/hdr"}), LimitKey(keyHash("")); got != want {
+		t.Fatalf("LimitKey without key = %d, want the empty key's %d", got, want)
 	}
-	a := slot(&Request{Path: "/addr", ClientAddress: "192.0.2.1:1000"})
-	b := slot(&Request{Path: "/addr", ClientAddress: "192.0.2.1:2000"})
-	if a != b || a != uint32(keyHash("192.0.2.1")%1000) {
-		t.Fatalf("client address slots %d, %d; want both %d (port ignored)", a, b, keyHash("192.0.2.1")%1000)
+	a := keyOf(&Request{Path: "/addr", ClientAddress: "192.0.2.1:1000"})
+	b := keyOf(&Request{Path: "/addr", ClientAddress: "192.0.2.1:2000"})
+	if a != b || a != LimitKey(keyHash("192.0.2.1")) {
+		t.Fatalf("client address keys %d, %d; want both %d (port ignored)", a, b, keyHash("192.0.2.1"))
 	}
 }
