@@ -51,7 +51,7 @@ test: tools build ## install what is missing and run every test
 	# The filter's Go leg once more with the TinyGo build's SDK shim.
 	go test -count=1 -tags wasmgate_tetrate ./filter
 	# The soak: fails when a module's memory grows over 1M requests.
-	go test -count=1 ./filter -run '^$$' -bench Wasm_Request -benchtime 1000000x
+	go test -count=1 ./filter -run '^$$' -bench 'Wasm_(Request|KeyedLimit)' -benchtime 1000000x
 
 bench-envoy: build envoy ## load and soak runs through a real Envoy (about 5 minutes)
 	bash build/loadtest.sh

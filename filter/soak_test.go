@@ -16,11 +16,31 @@ const (
 // end. With -benchtime=1000000x it is the soak run of docs/BENCHMARKS.md:
 //
 //	go test ./filter -run '^$' -bench Wasm_Request -benchtime 1000000x
-func BenchmarkWasm_Request(b *testing.B) {
+func BenchmarkWasm_Request(b *testing.B) { benchRequests(b, seedPolicy) }
+
+// keyedLimitPolicy is the seed policy plus a rate limit per user (256 users
+// over the default 1024 slots), generous enough never to deny.
+const keyedLimitPolicy = `{"routes": [{
+  "name": "products",
+  "match": [{"uri": {"prefix": "/products"}}],
+  "rewrite": {"uri": "/"},
+  "headers": {"request": {"set": {"x-forwarded-proto": "https"}, "remove": ["x-internal-debug"]},
+              "response": {"set": {"x-served-by": "%DESTINATION%"}}},
+  "route": [{"destination": {"host": "product-service", "port": 8080}, "weight": 90},
+            {"destination": {"host": "product-service-v2", "port": 8080}, "weight": 10}],
+  "split": {"hintHeader": "x-route-to", "stickyBy": {"header": "x-user-id"}, "overrideHeader": "x-canary"},
+  "rateLimit": {"tokenBucket": {"maxTokens": 1000000000, "fillInterval": "1s"}, "key": {"header": "x-user-id"}}
+}]}`
+
+// BenchmarkWasm_KeyedLimit is BenchmarkWasm_Request with a keyed rate limit:
+// the difference is the cost of the shared-data bucket.
+func BenchmarkWasm_KeyedLimit(b *testing.B) { benchRequests(b, keyedLimitPolicy) }
+
+func benchRequests(b *testing.B, policy string) {
 	for _, l := range wasmLegs() {
 		b.Run(l.name, func(b *testing.B) {
 			w := newWorkerHost(b, l)
-			vm := w.worker(b, seedPolicy)
+			vm := w.worker(b, policy)
 			// High-entropy header values, as real traffic has, are what makes
 			// a conservative collector grow; a small ring keeps the host side
 			// from allocating them per request.

@@ -50,7 +50,7 @@ func (m *memStore) Store(slot uint32, state []byte, version uint32, found bool) 
 		return ErrConflict
 	}
 	m.version++
-	m.slots[slot] = memSlot{state: append(cur.state[:0:0], state...), version: m.version}
+	m.slots[slot] = memSlot{state: append(cur.state[:0], state...), version: m.version}
 	return nil
 }
 
@@ -270,6 +270,21 @@ func TestRateLimit_Take_Contention(t *testing.T) {
 type conflictStore struct{ *memStore }
 
 func (conflictStore) Store(uint32, []byte, uint32, bool) error { return ErrConflict }
+
+func TestRateLimit_Take_Allocs(t *testing.T) {
+	rl, store := keyedLimit(t, 1_000_000, 64), newMemStore()
+	var scratch [BucketStateSize]byte
+	var i int64
+	allocs := testing.AllocsPerRun(1000, func() {
+		i++
+		if _, err := rl.Take(store, LimitKey(i%16), i, 8, &scratch); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("Take allocates %v times per call, want 0", allocs)
+	}
+}
 
 func BenchmarkRateLimit_Take(b *testing.B) {
 	p, err := Parse([]byte(`{"routes": [{"match": [{"uri": {"prefix": "/"}}], "rateLimit": {
