@@ -58,7 +58,7 @@ mkdir -p out
 log=out/envoy.log
 version=$("$envoy" --version | sed -n 's|.*version: [^/]*/\([^/]*\)/.*|\1|p')
 echo "demo: starting Envoy $version with $wasm (log: $log)" >&2
-"$envoy" -c "$tmp/envoy.yaml" --concurrency 2 --log-level info > "$log" 2>&1 &
+"$envoy" -c "$tmp/envoy.yaml" --concurrency 2 --disable-hot-restart --log-level info > "$log" 2>&1 &
 envoy_pid=$!
 pids+=("$envoy_pid")
 
