@@ -24,6 +24,12 @@ import (
 // admin ports are picked free.
 func TestDemo_Run(t *testing.T) {
 	forEachBuild(t, func(t *testing.T, b build) {
+		for _, port := range []string{"18081", "18082"} {
+			if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err == nil {
+				c.Close()
+				missing(t, "port "+port+" of envoy.yaml's upstreams is in use: is `make run` running?")
+			}
+		}
 		gatewayPort, adminPort := freePort(t), freePort(t)
 		demo := startDemo(t, b.wasm, gatewayPort, adminPort)
 		examples := demo.examples(t)
