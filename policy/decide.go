@@ -33,7 +33,7 @@ func (p *Policy) Decide(req *Request, random uint64, d *Decision) {
 			d.Destination, d.Overridden = r.Split.pick(req, random)
 		}
 		if r.rewrite != nil {
-			d.Path, d.Authority = r.rewrite.apply(req.Path, path, query, prefix)
+			d.Path, d.Authority = r.rewrite.apply(req.Path, path, prefix)
 		}
 		if r.RateLimit != nil {
 			d.LimitKey = r.RateLimit.keyOf(req)

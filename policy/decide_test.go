@@ -112,8 +112,19 @@ func FuzzDecide(f *testing.F) {
 		if _, query, hasQuery := strings.Cut(path, "?"); d.Path != "" && (!strings.HasPrefix(d.Path, "/") || hasQuery && !strings.HasSuffix(d.Path, "?"+query)) {
 			t.Fatalf("Path %q from %q: want absolute, query kept", d.Path, path)
 		}
-		if rl := d.Route.RateLimit; rl != nil && rl.key.kind == limitNone && d.LimitKey != 0 {
-			t.Fatalf("LimitKey %d for a limit without a key", d.LimitKey)
+		if rl := d.Route.RateLimit; rl != nil {
+			if !rl.Keyed() && d.LimitKey != 0 {
+				t.Fatalf("LimitKey %d for a limit without a key", d.LimitKey)
+			}
+			// A bucket for the key, then the next take finds it.
+			var scratch [BucketStateSize]byte
+			store := newMemStore()
+			for i := range 2 {
+				res, err := rl.Take(store, d.LimitKey, int64(random>>2), 8, &scratch)
+				if err != nil || res.Shared || i == 0 && !res.Allowed {
+					t.Fatalf("take %d for key %d: %+v, %v; want admitted from its own bucket", i, d.LimitKey, res, err)
+				}
+			}
 		}
 		if s := d.Route.Split; s != nil && d.Destination == nil {
 			t.Fatal("route with a split chose no destination")

@@ -18,8 +18,9 @@ type rewrite struct {
 }
 
 // apply returns the new :path and :authority; each is "" when unchanged.
-// full is the request's :path, split into path and query; prefix is the
-// length of the uri prefix the route matched, or -1 (see Route.match).
+// full is the request's :path and path its part before any "?"; prefix is
+// the length of the uri prefix the route matched, or -1 (see Route.match).
+// Everything from the "?" on (even a bare "?") is kept as it was.
 //
 // # Notes
 //
@@ -28,7 +29,8 @@ type rewrite struct {
 // returned without allocating. Otherwise the new path is built once: Go
 // strings are immutable, so a new value cannot share memory with pieces of
 // two different strings.
-func (rw *rewrite) apply(full, path, query string, prefix int) (newPath, authority string) {
+func (rw *rewrite) apply(full, path string, prefix int) (newPath, authority string) {
+	query := full[len(path):] // "?..." or ""
 	switch {
 	case rw.re != nil:
 		newPath = rw.re.ReplaceAllString(path, rw.substi)
@@ -63,12 +65,12 @@ func (rw *rewrite) replacePrefix(full, path, query string, prefix int) string {
 	return join(rw.uri, rest, query)
 }
 
-// join builds path+rest+"?"+query with at most one allocation (none when
-// only path is non-empty).
+// join builds path+rest+query, query being "?..." or "", with at most one
+// allocation (none when only path is non-empty).
 func join(path, rest, query string) string {
 	switch {
 	case query != "":
-		return path + rest + "?" + query
+		return path + rest + query
 	case rest != "":
 		return path + rest
 	}

@@ -26,6 +26,9 @@ func TestRewrite_Apply(t *testing.T) {
 		{name: "regex rewrite with groups", match: `{"prefix": "/"}`, rewrite: `{"uriRegexRewrite": {"match": "^/svc/([^/]+)(/.*)$", "rewrite": "\\2/instance/\\1"}}`, path: "/svc/a/b?z", wantPath: "/b/instance/a?z"},
 		{name: "regex rewrite without slash gets one", match: `{"prefix": "/"}`, rewrite: `{"uriRegexRewrite": {"match": "^/x", "rewrite": "y"}}`, path: "/x", wantPath: "/y"},
 		{name: "regex rewrite no change", match: `{"prefix": "/"}`, rewrite: `{"uriRegexRewrite": {"match": "nothing", "rewrite": "/"}}`, path: "/x", wantPath: ""},
+		{name: "empty query kept", match: `{"prefix": "/api"}`, rewrite: `{"uri": "/v2"}`, path: "/api/x?", wantPath: "/v2/x?"},
+		{name: "empty query kept on exact", match: `{"exact": "/old"}`, rewrite: `{"uri": "/new"}`, path: "/old?", wantPath: "/new?"},
+		{name: "empty query kept on regex rewrite", match: `{"prefix": "/"}`, rewrite: `{"uriRegexRewrite": {"match": "^/x", "rewrite": "/y"}}`, path: "/x?", wantPath: "/y?"},
 		{name: "authority only", match: `{"prefix": "/"}`, rewrite: `{"authority": "backend.internal"}`, path: "/x", wantAuthority: "backend.internal"},
 	}
 	for _, tc := range tests {
