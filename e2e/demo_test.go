@@ -163,6 +163,7 @@ func startDemo(t *testing.T, wasm, gatewayPort, adminPort string) *demoProcess {
 	d.cmd.Dir = repoRoot
 	d.cmd.Env = append(os.Environ(), "GATEWAY_PORT="+gatewayPort, "ADMIN_PORT="+adminPort,
 		"WASMGATE_ENVOY="+envoyBinary(t))
+	d.cmd.SysProcAttr = scriptAttr()
 	d.cmd.Stderr = &lockedWriter{mu: &d.mu, w: &d.stderr}
 	stdout, err := d.cmd.StdoutPipe()
 	if err != nil {

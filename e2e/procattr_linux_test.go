@@ -7,3 +7,9 @@ import "syscall"
 func childAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
+
+// scriptAttr is childAttr for a script that stops its own children: it gets
+// SIGTERM, so its cleanup runs.
+func scriptAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+}
