@@ -29,8 +29,10 @@
 #   split            seed policy without its rate limit: rewrite, headers, 90/10 split
 #   split+ratelimit  the same plus a bucket too large to ever deny, so every
 #                    request runs the shared-data compare-and-swap path
-#   soak             split+ratelimit with a distinct x-user-id per request,
-#                    until LOADTEST_SOAK_REQUESTS or LOADTEST_SOAK_TIMEOUT
+#   soak             split+ratelimit keyed by x-user-id, with a distinct
+#                    x-user-id per request (every request claims a bucket slot
+#                    from an idle key), until LOADTEST_SOAK_REQUESTS or
+#                    LOADTEST_SOAK_TIMEOUT
 # Requests are GET /products/<n>?x=1 with n counting up.
 . "$(dirname "$0")/lib.sh"
 root=$(cd "$here/.." && pwd)
@@ -244,6 +246,12 @@ printf '%s\n}]}\n' "$route" > "$tmp/split.json"
 printf '%s,\n  %s\n}]}\n' "$route" \
   '"rateLimit": {"tokenBucket": {"maxTokens": 1000000000, "tokensPerFill": 1000000000, "fillInterval": "1s"}}' \
   > "$tmp/ratelimit.json"
+printf '%s,
+  %s
+}]}
+' "$route" \
+  '"rateLimit": {"tokenBucket": {"maxTokens": 1000000000, "tokensPerFill": 1000000000, "fillInterval": "1s"}, "key": {"header": "x-user-id"}}' \
+  > "$tmp/keyed.json"
 
 derive_config "" "" > "$tmp/baseline.yaml"
 {
@@ -266,10 +274,11 @@ for m in "${modules[@]}"; do
   wasm=$(cd "$(dirname "$m")" && pwd)/$(basename "$m")
   derive_config "$wasm" "$tmp/split.json" > "$tmp/split-$name.yaml"
   derive_config "$wasm" "$tmp/ratelimit.json" > "$tmp/ratelimit-$name.yaml"
+  derive_config "$wasm" "$tmp/keyed.json" > "$tmp/keyed-$name.yaml"
   scenario split "$name" "$tmp/split-$name.yaml"
   scenario split+ratelimit "$name" "$tmp/ratelimit-$name.yaml"
   if [ "$soak_requests" -gt 0 ]; then
-    start_envoy "soak-$name" "$tmp/ratelimit-$name.yaml"
+    start_envoy "soak-$name" "$tmp/keyed-$name.yaml"
     drive soak "$name" -c "$connections" -warmup "$warmup" -user-ids \
       -requests "$soak_requests" -duration "$soak_timeout" -checkpoint "$checkpoint"
     stop_envoy
