@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -197,7 +198,7 @@ func startDemo(t *testing.T, wasm, gatewayPort, adminPort string) *demoProcess {
 		}
 		if t.Failed() {
 			t.Logf("demo output:\n%s\ndemo stderr:\n%s\nenvoy log (out/envoy.log):\n%s",
-				d.output(), d.errors(), tailFile(repoRoot+"/out/envoy.log", 60))
+				d.output(), d.errors(), (&envoyProcess{logPath: filepath.Join(repoRoot, "out", "envoy.log")}).logTail(60))
 		}
 	})
 	return d
@@ -282,17 +283,4 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
-}
-
-// tailFile returns the last n lines of a file, or why it cannot.
-func tailFile(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -82,70 +82,73 @@ func (rl *RateLimit) Take(store BucketStore, key LimitKey, now int64, retries in
 	n := rl.probes()
 attempts:
 	for range retries {
-		var (
-			claimed                 bool // a slot to claim was found
-			claimSlot, claimVersion uint32
-			claimFound              bool
-			home                    BucketState // the home slot's bucket, to share
-			homeVersion             uint32
-		)
+		var claim, home loadedSlot // the slot to claim; the home slot, to share
 		for i := range n {
-			slot := rl.probe(key, i)
-			value, version, found, err := store.Load(slot)
+			at := loadedSlot{slot: rl.probe(key, i)}
+			value, version, found, err := store.Load(at.slot)
 			if err != nil {
 				return TakeResult{}, err
 			}
+			at.version, at.found, at.ok = version, found, true
 			if !found {
-				if !claimed {
-					claimed, claimSlot, claimVersion, claimFound = true, slot, 0, false
+				if !claim.ok {
+					claim = at
 				}
 				break
 			}
-			s, err := DecodeBucketState(value)
-			switch {
-			case err != nil:
-				if !claimed {
-					claimed, claimSlot, claimVersion, claimFound = true, slot, version, true
+			if at.state, err = DecodeBucketState(value); err != nil {
+				if !claim.ok {
+					claim = at
 				}
 				continue
-			case s.Key == key || !rl.Keyed():
-				next, res := rl.Bucket.Take(s, now)
-				switch err := store.Store(slot, next.AppendBinary(scratch[:0]), version, true); err {
-				case nil:
-					return res, nil
-				case ErrConflict:
+			}
+			switch {
+			case at.state.Key == key || !rl.Keyed():
+				res, err := at.take(store, now, &rl.Bucket, scratch)
+				if err == ErrConflict {
 					continue attempts
-				default:
-					return TakeResult{}, err
 				}
-			case !claimed && rl.Bucket.idle(s, now):
-				claimed, claimSlot, claimVersion, claimFound = true, slot, version, true
+				return res, err
+			case !claim.ok && rl.Bucket.idle(at.state, now):
+				claim = at
 			}
 			if i == 0 {
-				home, homeVersion = s, version
+				home = at
 			}
 		}
-		var next BucketState
-		var res TakeResult
-		slot, version, found := claimSlot, claimVersion, claimFound
-		if claimed {
-			fresh := rl.Bucket.Full(now)
-			fresh.Key = key
-			next, res = rl.Bucket.Take(fresh, now)
+		target := claim
+		if claim.ok {
+			target.state = rl.Bucket.Full(now)
+			target.state.Key = key
 		} else {
 			// Every probe holds another key's bucket that is in use.
-			slot, version, found = rl.probe(key, 0), homeVersion, true
-			next, res = rl.Bucket.Take(home, now)
-			res.Shared = true
+			target = home
 		}
-		switch err := store.Store(slot, next.AppendBinary(scratch[:0]), version, found); err {
-		case nil:
-			return res, nil
-		case ErrConflict:
+		res, err := target.take(store, now, &rl.Bucket, scratch)
+		if err == ErrConflict {
 			continue
-		default:
-			return TakeResult{}, err
 		}
+		res.Shared = err == nil && !claim.ok
+		return res, err
 	}
 	return TakeResult{}, ErrContended
+}
+
+// loadedSlot is a slot as Take read it.
+type loadedSlot struct {
+	ok      bool // the slot was read
+	slot    uint32
+	version uint32
+	found   bool
+	state   BucketState
+}
+
+// take takes a token from the slot's state and writes it back if the slot
+// is unchanged; on error the result is zero.
+func (l *loadedSlot) take(store BucketStore, now int64, b *Bucket, scratch *[BucketStateSize]byte) (TakeResult, error) {
+	next, res := b.Take(l.state, now)
+	if err := store.Store(l.slot, next.AppendBinary(scratch[:0]), l.version, l.found); err != nil {
+		return TakeResult{}, err
+	}
+	return res, nil
 }
