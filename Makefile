@@ -9,7 +9,9 @@ include build/tools.env
 export WASMGATE_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/wasmgate
 TINYGO := $(WASMGATE_CACHE)/tinygo-$(TINYGO_VERSION)/bin/tinygo
 ENVOY  := $(WASMGATE_CACHE)/envoy-$(ENVOY_VERSION)/bin/envoy
-GO_SOURCES := go.mod go.sum $(shell find cmd/wasmgate filter policy -name '*.go' -not -name '*_test.go')
+GO_SOURCES := go.mod go.sum $(shell find cmd/plugin filter policy -name '*.go' -not -name '*_test.go')
+# The Go modules: the plugin's (.) and the tooling beside it.
+MODULES := . cmd/wasmgate e2e
 
 .PHONY: build tinygo envoy registry registry-serve tools run test test-e2e bench-envoy check clean image push wasmplugin
 
@@ -18,14 +20,14 @@ build: out/wasmgate-go.wasm out/wasmgate-tinygo.wasm ## build both plugin module
 # Upstream Go: a reactor module (c-shared exports _initialize), stripped.
 out/wasmgate-go.wasm: $(GO_SOURCES)
 	@mkdir -p out
-	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags='-s -w' -o $@ ./cmd/wasmgate
+	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags='-s -w' -o $@ ./cmd/plugin
 
 # TinyGo: wasi-legacy keeps the VM alive after main returns; custommalloc drops
 # TinyGo's malloc export, which Envoy would use to hand data to the plugin and
 # which keeps every block until a free the SDK never calls.
 out/wasmgate-tinygo.wasm: $(GO_SOURCES) | $(TINYGO)
 	@mkdir -p out
-	$(TINYGO) build -o $@ -target=wasi -scheduler=none -buildmode=wasi-legacy -no-debug -opt=2 -tags=custommalloc ./cmd/wasmgate
+	$(TINYGO) build -o $@ -target=wasi -scheduler=none -buildmode=wasi-legacy -no-debug -opt=2 -tags=custommalloc ./cmd/plugin
 
 tinygo: $(TINYGO) ## install TinyGo into the tools cache
 $(TINYGO):
@@ -47,7 +49,7 @@ run: $(RUN_WASM) envoy ## build the plugin and serve the demo gateway (GATEWAY_P
 test: tools build ## install what is missing and run every test
 	go version
 	$(ENVOY) --version | grep -o 'version: .*'
-	go test -count=1 -timeout 30m ./...
+	set -e; for m in $(MODULES); do echo "== module $$m"; (cd $$m && go test -count=1 -timeout 30m ./...); done
 	# The filter's Go leg once more with the TinyGo build's SDK shim.
 	go test -count=1 -tags wasmgate_tetrate ./filter
 	# The soak: fails when a module's memory grows over 1M requests.
@@ -57,7 +59,7 @@ bench-envoy: build envoy ## load and soak runs through a real Envoy (about 5 min
 	bash build/loadtest.sh
 
 test-e2e: envoy build ## only the end-to-end tests against a real Envoy
-	go test -count=1 ./e2e/
+	cd e2e && go test -count=1 .
 
 # Delivery: the OCI image Istio's WasmPlugin pulls, and the WasmPlugin itself.
 REGISTRY      ?= 127.0.0.1:5000/wasmgate
@@ -65,31 +67,30 @@ TAG           ?= dev
 POLICY        ?= deploy/policy.json
 IMAGE_WASM    ?= out/wasmgate-tinygo.wasm
 IMAGE_VARIANT ?= compat
-WASMGATE_IMAGE := go run ./cmd/wasmgate-image
+WASMGATE := go run ./cmd/wasmgate
 
 registry-serve: registry ## serve a loopback registry at 127.0.0.1:5000, stored in out/registry
 	docker-registry serve build/registry.yml
 
 image: $(IMAGE_WASM) ## print the manifest digest of IMAGE_WASM's image (no registry needed)
-	@$(WASMGATE_IMAGE) digest -wasm $(IMAGE_WASM) -variant $(IMAGE_VARIANT)
+	@$(WASMGATE) image digest -wasm $(IMAGE_WASM) -variant $(IMAGE_VARIANT)
 
 push: $(IMAGE_WASM) ## push IMAGE_WASM to REGISTRY:TAG and print the manifest digest
-	@$(WASMGATE_IMAGE) push -wasm $(IMAGE_WASM) -ref $(REGISTRY):$(TAG) -variant $(IMAGE_VARIANT)
+	@$(WASMGATE) image push -wasm $(IMAGE_WASM) -ref $(REGISTRY):$(TAG) -variant $(IMAGE_VARIANT)
 
 wasmplugin: $(IMAGE_WASM) ## render out/wasmplugin.yaml for POLICY and REGISTRY:TAG
-	$(WASMGATE_IMAGE) render -policy $(POLICY) -ref $(REGISTRY):$(TAG) -wasm $(IMAGE_WASM) -variant $(IMAGE_VARIANT) > out/wasmplugin.yaml.tmp
+	$(WASMGATE) render -policy $(POLICY) -ref $(REGISTRY):$(TAG) -wasm $(IMAGE_WASM) -variant $(IMAGE_VARIANT) > out/wasmplugin.yaml.tmp
 	mv out/wasmplugin.yaml.tmp out/wasmplugin.yaml
 
 # The shipped example: keeps its comment header, re-renders the rest.
 deploy/wasmplugin.yaml: deploy/policy.json $(IMAGE_WASM)
-	{ sed '/^[^#]/,$$d' $@; $(WASMGATE_IMAGE) render -policy deploy/policy.json -ref registry.example.com/wasmgate:0.1.0 -wasm $(IMAGE_WASM); } > $@.tmp
+	{ sed '/^[^#]/,$$d' $@; $(WASMGATE) render -policy deploy/policy.json -ref registry.example.com/wasmgate:0.1.0 -wasm $(IMAGE_WASM); } > $@.tmp
 	mv $@.tmp $@
 
 check: ## format, vet, regenerate, tidy; fails on a dirty tree
 	gofmt -w $$(git ls-files '*.go')
 	go generate ./...
-	go vet ./...
-	go mod tidy
+	set -e; for m in $(MODULES); do (cd $$m && go vet ./... && GOWORK=off go mod tidy); done
 	git diff --exit-code
 
 clean:

@@ -223,7 +223,7 @@ scenario() {
 }
 
 go build -o "$tmp/demo-upstream" ./cmd/demo-upstream
-go build -o "$tmp/loadtest" ./cmd/loadtest
+go build -C cmd/wasmgate -o "$tmp/loadtest" ./internal/loadtest
 start_upstream product-service v1 v1_port
 start_upstream product-service-v2 v2 v2_port
 

@@ -2,8 +2,8 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -19,12 +19,8 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	wasmfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
 	wasm "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
-
-	"github.com/wasmgate/wasmgate/build/oci"
-	"github.com/wasmgate/wasmgate/internal/registrytest"
 )
 
 // ecdsFilter is the ECDS resource name of the plugin's filter, which is also
@@ -225,7 +221,7 @@ func startRegistry(t *testing.T) string {
 	if err != nil {
 		missing(t, "docker-registry not found: run `make registry`")
 	}
-	return registrytest.Start(t, bin, filepath.Join(repoRoot, "build", "registry.yml"),
+	return startRegistryProcess(t, bin, filepath.Join(repoRoot, "build", "registry.yml"),
 		func(cmd *exec.Cmd) { cmd.SysProcAttr = childAttr() })
 }
 
@@ -233,55 +229,39 @@ func startRegistry(t *testing.T) string {
 // module it was built from.
 type published struct {
 	ref    string // repository@digest
-	digest v1.Hash
+	digest string // sha256:…
 	wasm   []byte
 }
 
-// publishModule pushes b's module as a compat image, as `make push` does, to
-// the registry at host.
+// publishModule pushes b's module as a compat image with the wasmgate CLI,
+// as `make push` does, to the registry at host.
 func publishModule(t *testing.T, host string, b build) published {
 	t.Helper()
 	wasm, err := os.ReadFile(b.wasm)
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := oci.Image(wasm, oci.Compat)
-	if err != nil {
-		t.Fatal(err)
-	}
 	repo := host + "/wasmgate/" + b.name
-	digest, err := oci.Client{}.Push(context.Background(), repo+":e2e", img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return published{ref: repo + "@" + digest.String(), digest: digest, wasm: wasm}
+	digest := strings.TrimSpace(runCLI(t, "image", "push", "-wasm", b.wasm, "-ref", repo+":e2e", "-variant", "compat"))
+	return published{ref: repo + "@" + digest, digest: digest, wasm: wasm}
 }
 
 // fetchModule does istio-agent's part for p: pull by digest, check the
-// manifest digest and the layout, write the module into dir. It returns the
-// module's path, which is what Envoy gets to load.
+// manifest digest, the layout and the module bytes (wasmgate image check),
+// then write the module into dir. It returns the module's path, which is
+// what Envoy gets to load.
 func fetchModule(t *testing.T, p published, dir string) string {
 	t.Helper()
-	img, err := oci.Client{}.Pull(context.Background(), p.ref)
-	if err != nil {
+	want := fmt.Sprintf("%s: compat variant, manifest %s, module %d bytes\n", p.ref, p.digest, len(p.wasm))
+	module := filepath.Join(dir, "pushed.wasm")
+	if err := os.WriteFile(module, p.wasm, 0o444); err != nil {
 		t.Fatal(err)
 	}
-	digest, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
+	if got := runCLI(t, "image", "check", "-ref", p.ref, "-wasm", module); got != want {
+		t.Fatalf("image check = %q, want %q", got, want)
 	}
-	if digest != p.digest {
-		t.Fatalf("pulled %s: manifest digest %s", p.ref, digest)
-	}
-	variant, module, err := oci.Check(img)
-	if err != nil {
-		t.Fatalf("pulled %s: %v", p.ref, err)
-	}
-	if variant != oci.Compat || !bytes.Equal(module, p.wasm) {
-		t.Fatalf("pulled %s: %s variant, %d bytes; want compat, the %d bytes pushed", p.ref, variant, len(module), len(p.wasm))
-	}
-	path := filepath.Join(dir, digest.Hex+".wasm")
-	if err := os.WriteFile(path, module, 0o444); err != nil {
+	path := filepath.Join(dir, strings.TrimPrefix(p.digest, "sha256:")+".wasm")
+	if err := os.Rename(module, path); err != nil {
 		t.Fatal(err)
 	}
 	return path

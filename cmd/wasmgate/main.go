@@ -1,10 +1,289 @@
-// Command wasmgate is the proxy-wasm module. The same source builds with
-// TinyGo (tetratelabs SDK) and with Go for wasip1 (proxy-wasm SDK); see
-// filter's SDK shim.
+// Command wasmgate is the tool of wasmgate's users: it packages the plugin
+// as an OCI image Istio accepts, pushes it, checks a pushed image, and
+// renders and validates the Istio WasmPlugin that loads it.
+//
+//	wasmgate image push   -wasm out/wasmgate-tinygo.wasm -ref HOST/REPO:TAG [-variant compat|oci]
+//	wasmgate image digest -wasm out/wasmgate-tinygo.wasm [-variant compat|oci]
+//	wasmgate image check  -ref HOST/REPO:TAG|HOST/REPO@sha256:… [-wasm FILE]
+//	wasmgate render       -policy policy.json (-image oci://HOST/REPO@sha256:… | -ref HOST/REPO:TAG (-digest sha256:… | -wasm FILE)) [-o yaml|json]
+//	wasmgate validate     -f wasmplugin.yaml [-digest sha256:…] [-wasm FILE]
+//
+// push and digest print the manifest digest (sha256:…), whose hex part
+// WasmPlugin.spec.sha256 pins. Images are reproducible, so digest gives it
+// without a registry.
 package main
 
-import "github.com/wasmgate/wasmgate/filter"
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
 
-func init() { filter.Register() }
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-func main() {}
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/oci"
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/wasmplugin"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "wasmgate:", err)
+		os.Exit(1)
+	}
+}
+
+type command func(context.Context, []string, io.Writer) error
+
+const (
+	usage      = "usage: wasmgate image|render|validate [flags] (-h for each)"
+	imageUsage = "usage: wasmgate image push|digest|check [flags] (-h for each)"
+)
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	return dispatch(ctx, args, stdout, usage, map[string]command{
+		"image": image, "render": render, "validate": validate,
+	})
+}
+
+func image(ctx context.Context, args []string, stdout io.Writer) error {
+	return dispatch(ctx, args, stdout, imageUsage, map[string]command{
+		"push": push, "digest": digest, "check": check,
+	})
+}
+
+// dispatch runs the subcommand that args name.
+func dispatch(ctx context.Context, args []string, stdout io.Writer, usage string, cmds map[string]command) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		return fmt.Errorf("unknown command %q; %s", args[0], usage)
+	}
+	return cmd(ctx, args[1:], stdout)
+}
+
+// imageFlags are the flags that package a module.
+type imageFlags struct {
+	wasm, variant string
+}
+
+func (f *imageFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.wasm, "wasm", "", "the plugin `module` (.wasm)")
+	fs.StringVar(&f.variant, "variant", string(oci.Compat), "image layout: compat or oci")
+}
+
+// image reads the module and packages it.
+func (f *imageFlags) image() (v1.Image, error) {
+	v, err := oci.ParseVariant(f.variant)
+	if err != nil {
+		return nil, err
+	}
+	wasm, err := os.ReadFile(f.wasm)
+	if err != nil {
+		return nil, err
+	}
+	img, err := oci.Image(wasm, v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.wasm, err)
+	}
+	return img, nil
+}
+
+func parse(fs *flag.FlagSet, args []string, required ...string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	for _, name := range required {
+		if fs.Lookup(name).Value.String() == "" {
+			return fmt.Errorf("%s: -%s is required", fs.Name(), name)
+		}
+	}
+	return nil
+}
+
+func push(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("push", flag.ContinueOnError)
+	var f imageFlags
+	f.register(fs)
+	ref := fs.String("ref", "", "image `reference` to push to: HOST[:PORT]/REPOSITORY:TAG")
+	insecure := fs.Bool("insecure", false, "allow plain HTTP to a registry that is not on loopback or a private network")
+	if err := parse(fs, args, "wasm", "ref"); err != nil {
+		return err
+	}
+	img, err := f.image()
+	if err != nil {
+		return err
+	}
+	d, err := oci.Client{Insecure: *insecure}.Push(ctx, *ref, img)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, d)
+	return err
+}
+
+func digest(_ context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("digest", flag.ContinueOnError)
+	var f imageFlags
+	f.register(fs)
+	if err := parse(fs, args, "wasm"); err != nil {
+		return err
+	}
+	img, err := f.image()
+	if err != nil {
+		return err
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, d)
+	return err
+}
+
+func check(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	ref := fs.String("ref", "", "image `reference` to pull, by tag or digest")
+	wasmFile := fs.String("wasm", "", "`module` the image must hold (optional)")
+	insecure := fs.Bool("insecure", false, "allow plain HTTP to a registry that is not on loopback or a private network")
+	if err := parse(fs, args, "ref"); err != nil {
+		return err
+	}
+	img, err := oci.Client{Insecure: *insecure}.Pull(ctx, *ref)
+	if err != nil {
+		return err
+	}
+	v, wasm, err := oci.Check(img)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *ref, err)
+	}
+	if *wasmFile != "" {
+		want, err := os.ReadFile(*wasmFile)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(want, wasm) {
+			return fmt.Errorf("%s: the module differs from %s (%d bytes, want %d)", *ref, *wasmFile, len(wasm), len(want))
+		}
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s: %s variant, manifest %s, module %d bytes\n", *ref, v, d, len(wasm))
+	return err
+}
+
+// labels is a flag of comma-separated key=value pairs.
+type labels map[string]string
+
+func (l labels) String() string { return "" }
+
+func (l labels) Set(s string) error {
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("%q: want key=value", kv)
+		}
+		l[k] = v
+	}
+	return nil
+}
+
+func render(_ context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("render", flag.ContinueOnError)
+	var (
+		o        wasmplugin.Options
+		f        imageFlags
+		selector = labels{}
+	)
+	f.register(fs)
+	policyFile := fs.String("policy", "", "policy `file` (JSON), validated by the plugin's parser")
+	fs.StringVar(&o.Image, "image", "", "image `reference`, oci:// optional, by digest or with -digest or -wasm")
+	fs.StringVar(&o.Image, "ref", "", "same as -image")
+	fs.StringVar(&o.Digest, "digest", "", "manifest `digest` sha256:… (from push)")
+	fs.StringVar(&o.Name, "name", "", "metadata.name (default wasmgate)")
+	fs.StringVar(&o.Namespace, "namespace", "", "metadata.namespace (default istio-system)")
+	fs.Var(selector, "selector", "workload selector `labels` k=v,… (default istio=ingressgateway)")
+	fs.StringVar(&o.Phase, "phase", "", "AUTHN, AUTHZ, STATS or UNSPECIFIED_PHASE (default STATS)")
+	priority := fs.Int("priority", 0, "priority within the phase")
+	fs.StringVar(&o.FailStrategy, "fail-strategy", "", "FAIL_CLOSE, FAIL_OPEN or FAIL_RELOAD (default FAIL_CLOSE)")
+	fs.StringVar(&o.ImagePullPolicy, "pull-policy", "", "IfNotPresent or Always (default IfNotPresent)")
+	format := fs.String("o", "yaml", "output format: yaml or json")
+	if err := parse(fs, args, "policy"); err != nil {
+		return err
+	}
+	if *format != "yaml" && *format != "json" {
+		return fmt.Errorf("render: -o %q: want yaml or json", *format)
+	}
+	o.Selector = selector
+	o.Priority = int32(*priority)
+	if f.wasm != "" {
+		if o.Digest != "" {
+			return errors.New("render: -digest and -wasm: give one")
+		}
+		img, err := f.image()
+		if err != nil {
+			return err
+		}
+		d, err := img.Digest()
+		if err != nil {
+			return err
+		}
+		o.Digest = d.String()
+	}
+	pol, err := os.ReadFile(*policyFile)
+	if err != nil {
+		return err
+	}
+	m, err := wasmplugin.Render(pol, o)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *policyFile, err)
+	}
+	out, err := m.YAML()
+	if *format == "json" {
+		out, err = m.JSON()
+	}
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(out)
+	return err
+}
+
+func validate(_ context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	file := fs.String("f", "", "WasmPlugin `manifest` (YAML or JSON)")
+	manifestDigest := fs.String("digest", "", "manifest `digest` the image has (optional)")
+	wasmFile := fs.String("wasm", "", "`module` the WasmPlugin loads (optional)")
+	if err := parse(fs, args, "f"); err != nil {
+		return err
+	}
+	manifest, err := os.ReadFile(*file)
+	if err != nil {
+		return err
+	}
+	wp, err := wasmplugin.Validate(manifest)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *file, err)
+	}
+	var wasm []byte
+	if *wasmFile != "" {
+		if wasm, err = os.ReadFile(*wasmFile); err != nil {
+			return err
+		}
+	}
+	if err := wasmplugin.CheckDigest(wp, *manifestDigest, wasm); err != nil {
+		return fmt.Errorf("%s: %w", *file, err)
+	}
+	_, err = fmt.Fprintf(stdout, "%s: valid\n", *file)
+	return err
+}

@@ -1,7 +1,4 @@
-// Package registrytest runs a real OCI registry for tests: Debian's
-// docker-registry (CNCF Distribution) with the project's build/registry.yml,
-// on a free loopback port and a temporary storage directory.
-package registrytest
+package e2e
 
 import (
 	"bytes"
@@ -14,11 +11,11 @@ import (
 	"time"
 )
 
-// Start serves the registry command bin with config and returns its
+// startRegistryProcess serves the registry command bin with config and returns its
 // host:port once /v2/ answers. prepare, when not nil, may adjust the command
 // before it starts. The registry is stopped at cleanup, and its log shown if
 // the test failed.
-func Start(t testing.TB, bin, config string, prepare func(*exec.Cmd)) string {
+func startRegistryProcess(t testing.TB, bin, config string, prepare func(*exec.Cmd)) string {
 	t.Helper()
 	host := freeLoopbackAddr(t)
 	var log bytes.Buffer

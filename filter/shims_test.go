@@ -1,4 +1,4 @@
-package build_test
+package filter
 
 import (
 	"bufio"
@@ -20,7 +20,7 @@ func TestShims_InSync(t *testing.T) {
 	if err != nil {
 		t.Fatalf("git ls-files: %v", err)
 	}
-	script, err := filepath.Abs("gen-tetrate-shim.sh")
+	script, err := filepath.Abs(filepath.Join("..", "build", "gen-tetrate-shim.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,14 +15,14 @@ import (
 	"gopkg.in/yaml.v3"
 	extensions "istio.io/api/extensions/v1alpha1"
 
-	"github.com/wasmgate/wasmgate/build/oci"
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/oci"
 	"github.com/wasmgate/wasmgate/policy"
 )
 
 // seedPolicy is the policy the deploy/ example carries.
 func seedPolicy(t *testing.T) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "policy.json"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "deploy", "policy.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestRender_YAMLScalars(t *testing.T) {
 // TestRender_Deploy checks that the shipped example is what Render makes
 // today from deploy/policy.json with the example's own image and digest.
 func TestRender_Deploy(t *testing.T) {
-	shipped, err := os.ReadFile(filepath.Join("..", "..", "deploy", "wasmplugin.yaml"))
+	shipped, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "deploy", "wasmplugin.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

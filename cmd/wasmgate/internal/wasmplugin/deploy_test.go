@@ -21,7 +21,7 @@ import (
 // Envoy's bootstrap API, and checks that it loads the module remotely with a
 // sha256 and carries the seed policy.
 func TestDeploy_EnvoyRemote(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "deploy", "envoy-remote.yaml"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "deploy", "envoy-remote.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

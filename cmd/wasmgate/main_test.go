@@ -39,13 +39,13 @@ func TestRun_PushCheckRender(t *testing.T) {
 	for _, variant := range []string{"compat", "oci"} {
 		t.Run(variant, func(t *testing.T) {
 			ref := host + "/wasmgate:" + variant
-			digest := runOK(t, "push", "-wasm", wasm, "-ref", ref, "-variant", variant)
-			if offline := runOK(t, "digest", "-wasm", wasm, "-variant", variant); offline != digest {
+			digest := runOK(t, "image", "push", "-wasm", wasm, "-ref", ref, "-variant", variant)
+			if offline := runOK(t, "image", "digest", "-wasm", wasm, "-variant", variant); offline != digest {
 				t.Errorf("digest = %q, push printed %q", offline, digest)
 			}
 			digest = strings.TrimSpace(digest)
 			want := ref + ": " + variant + " variant, manifest " + digest + ", module 8 bytes\n"
-			if got := runOK(t, "check", "-ref", ref, "-wasm", wasm); got != want {
+			if got := runOK(t, "image", "check", "-ref", ref, "-wasm", wasm); got != want {
 				t.Errorf("check = %q, want %q", got, want)
 			}
 			byDigest := runOK(t, "render", "-policy", policyFile, "-ref", ref, "-digest", digest)
@@ -78,12 +78,13 @@ func TestRun_Errors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{name: "no command", args: nil, want: "usage: wasmgate-image push|digest|check|render|validate [flags] (-h for each)"},
-		{name: "unknown command", args: []string{"pull"}, want: `unknown command "pull"; usage: wasmgate-image push|digest|check|render|validate [flags] (-h for each)`},
-		{name: "push without ref", args: []string{"push", "-wasm", notWasm}, want: "push: -ref is required"},
-		{name: "bad variant", args: []string{"digest", "-wasm", notWasm, "-variant", "docker"}, want: `variant "docker": want "compat" or "oci"`},
-		{name: "not wasm", args: []string{"digest", "-wasm", notWasm}, want: notWasm + `: module: not a WebAssembly binary (no \0asm header)`},
-		{name: "extra argument", args: []string{"digest", "-wasm", notWasm, "x"}, want: `digest: unexpected argument "x"`},
+		{name: "no command", args: nil, want: "usage: wasmgate image|render|validate [flags] (-h for each)"},
+		{name: "unknown command", args: []string{"pull"}, want: `unknown command "pull"; usage: wasmgate image|render|validate [flags] (-h for each)`},
+		{name: "image without command", args: []string{"image"}, want: "usage: wasmgate image push|digest|check [flags] (-h for each)"},
+		{name: "push without ref", args: []string{"image", "push", "-wasm", notWasm}, want: "push: -ref is required"},
+		{name: "bad variant", args: []string{"image", "digest", "-wasm", notWasm, "-variant", "docker"}, want: `variant "docker": want "compat" or "oci"`},
+		{name: "not wasm", args: []string{"image", "digest", "-wasm", notWasm}, want: notWasm + `: module: not a WebAssembly binary (no \0asm header)`},
+		{name: "extra argument", args: []string{"image", "digest", "-wasm", notWasm, "x"}, want: `digest: unexpected argument "x"`},
 		{name: "bad format", args: []string{"render", "-policy", "p.json", "-o", "toml"}, want: `render: -o "toml": want yaml or json`},
 		{name: "bad selector", args: []string{"render", "-policy", "p.json", "-selector", "istio"}, want: `invalid value "istio" for flag -selector: "istio": want key=value`},
 	}

@@ -1,0 +1,36 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestImage_Distribution pushes both image layouts with the wasmgate CLI to a
+// real registry (Debian's docker-registry, CNCF Distribution 2.8) and pulls
+// them back by tag and by digest: each holds the module that was pushed.
+func TestImage_Distribution(t *testing.T) {
+	host := startRegistry(t)
+	wasm := filepath.Join(t.TempDir(), "plugin.wasm")
+	module := []byte("\x00asm\x01\x00\x00\x00registry round trip")
+	if err := os.WriteFile(wasm, module, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, variant := range []string{"compat", "oci"} {
+		t.Run(variant, func(t *testing.T) {
+			tag := host + "/wasmgate:" + variant
+			digest := strings.TrimSpace(runCLI(t, "image", "push", "-wasm", wasm, "-ref", tag, "-variant", variant))
+			if offline := strings.TrimSpace(runCLI(t, "image", "digest", "-wasm", wasm, "-variant", variant)); offline != digest {
+				t.Errorf("push printed %s, the offline digest is %s", digest, offline)
+			}
+			for _, ref := range []string{tag, host + "/wasmgate@" + digest} {
+				want := fmt.Sprintf("%s: %s variant, manifest %s, module %d bytes\n", ref, variant, digest, len(module))
+				if got := runCLI(t, "image", "check", "-ref", ref, "-wasm", wasm); got != want {
+					t.Errorf("image check = %q, want %q", got, want)
+				}
+			}
+		})
+	}
+}
