@@ -1,0 +1,18 @@
+//go:build tinygo
+
+package main
+
+import (
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+type (
+	defaultVMContext   = types.DefaultVMContext
+	defaultPlugin      = types.DefaultPluginContext
+	defaultHTTPContext = types.DefaultHttpContext
+	pluginContext      = types.PluginContext
+	httpContext        = types.HttpContext
+)
+
+var setVMContext = proxywasm.SetVMContext
