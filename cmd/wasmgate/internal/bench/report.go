@@ -16,20 +16,15 @@ import (
 // record is one JSON line of build/bench.sh's results: a run of a load
 // tool with the /proc samples of the Envoy it loaded.
 type record struct {
-	Kind     string  `json:"kind"` // sat (wrk, closed loop), rate (vegeta, fixed rate) or soak (wrk, one segment)
-	Scenario string  `json:"scenario"`
-	Round    int     `json:"round"`
-	CPUTicks int64   `json:"cpu_ticks"` // Envoy's utime+stime over the run, in 1/100 s
-	RSSKiB   int64   `json:"rss_kib"`   // Envoy's VmRSS at the end of the run
-	Load1    float64 `json:"load1"`     // the machine's 1-minute load average before the run
-	Total    int64   `json:"total"`     // soak: requests since the soak's warm-up, this segment included
-	Wrk      *struct {
-		Requests   int64 `json:"requests"`
-		DurationUS int64 `json:"duration_us"`
-		Errors     int64 `json:"errors"`
-		Status     int64 `json:"status"` // responses with a status ≥ 400
-	} `json:"wrk"`
-	Vegeta *struct {
+	Kind     string      `json:"kind"` // sat (wrk, closed loop), rate (vegeta, fixed rate) or soak (wrk, one segment)
+	Scenario string      `json:"scenario"`
+	Round    int         `json:"round"`
+	CPUTicks int64       `json:"cpu_ticks"` // Envoy's utime+stime over the run, in 1/100 s
+	RSSKiB   int64       `json:"rss_kib"`   // Envoy's VmRSS at the end of the run
+	Load1    float64     `json:"load1"`     // the machine's 1-minute load average before the run
+	Total    int64       `json:"total"`     // soak: requests since the soak's warm-up, this segment included
+	Wrk      *wrkSummary `json:"wrk"`
+	Vegeta   *struct {
 		Requests  int64   `json:"requests"`
 		Rate      float64 `json:"rate"`
 		Success   float64 `json:"success"`
@@ -39,6 +34,14 @@ type record struct {
 		} `json:"latencies"`
 		Errors []string `json:"errors"`
 	} `json:"vegeta"`
+}
+
+// wrkSummary is the line build/bench.lua's done() prints.
+type wrkSummary struct {
+	Requests   int64 `json:"requests"`
+	DurationUS int64 `json:"duration_us"`
+	Errors     int64 `json:"errors"` // connect, read, write and timeout errors
+	Status     int64 `json:"status"` // responses with a status ≥ 400
 }
 
 // userHz is the unit of /proc/PID/stat times: Linux fixes it at 100 for
@@ -250,10 +253,16 @@ func (s *summary) comparison(w io.Writer) {
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, sc := range s.order {
 		ref := reference(sc)
+		against := func(m metric, f func(x, y float64) float64, format string) string {
+			if sc == ref {
+				return "–"
+			}
+			return spread(s.paired(sc, ref, m, f), format)
+		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", sc,
-			spread(s.values(sc, rps), "%.0f"), spread(s.paired(sc, ref, rps, ratio), "%.2f"),
-			spread(s.values(sc, cpu), "%.1f"), spread(s.paired(sc, ref, cpu, ratio), "%.2f"), spread(s.paired(sc, ref, cpu, diff), "%+.1f"),
-			spread(s.values(sc, p50), "%.0f"), spread(s.values(sc, p99), "%.0f"), spread(s.paired(sc, ref, p99, ratio), "%.2f"),
+			spread(s.values(sc, rps), "%.0f"), against(rps, ratio, "%.2f"),
+			spread(s.values(sc, cpu), "%.1f"), against(cpu, ratio, "%.2f"), against(cpu, diff, "%+.1f"),
+			spread(s.values(sc, p50), "%.0f"), spread(s.values(sc, p99), "%.0f"), against(p99, ratio, "%.2f"),
 			spread(s.values(sc, rss), "%.1f"))
 	}
 }
