@@ -13,7 +13,10 @@ GO_SOURCES := go.mod go.sum $(shell find cmd/plugin filter policy -name '*.go' -
 EMPTY_SOURCES := go.mod go.sum $(wildcard internal/emptyplugin/*.go)
 # Build commands of each SDK, shared by the plugin and the benchmark's empty plugin.
 GO_WASM_BUILD = GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags='-s -w'
-TINYGO_BUILD  = $(TINYGO) build -target=wasi -scheduler=none -buildmode=wasi-legacy -no-debug -opt=2 -tags=custommalloc
+# TINYGO_OPT=z makes the TinyGo module about 110 KB smaller (docs/BENCHMARKS.md,
+# "Module size"); its cost per request is measured with `make bench`.
+TINYGO_OPT ?= 2
+TINYGO_BUILD  = $(TINYGO) build -target=wasi -scheduler=none -buildmode=wasi-legacy -no-debug -opt=$(TINYGO_OPT) -tags=custommalloc
 # The Go modules: the plugin's (.) and the tooling beside it.
 MODULES := . cmd/wasmgate e2e
 

@@ -8,8 +8,9 @@
 #            job, then measures saturation (wrk, closed loop) and latency at
 #            a fixed rate (vegeta, open loop)
 #   soak     (make bench-soak) each build with a limit keyed by x-user-id and
-#            a new user id on every request, for BENCH_SOAK_REQUESTS requests;
-#            fails when Envoy's RSS grows more than BENCH_SOAK_MAX_GROWTH MiB
+#            a new user id on every request, for BENCH_SOAK_REQUESTS requests,
+#            on two workers that share the limit's slots; fails when Envoy's
+#            RSS grows more than BENCH_SOAK_MAX_GROWTH MiB
 # Environment (defaults in brackets):
 #   BENCH_ROUNDS [3]             rounds of compare
 #   BENCH_WARMUP [2s]            wrk run before each measurement, not counted
@@ -57,6 +58,7 @@ scenarios=(${BENCH_SCENARIOS:-native bare empty-tinygo tinygo tinygo+limit nativ
 soak_requests=${BENCH_SOAK_REQUESTS:-1000000}
 soak_segment=${BENCH_SOAK_SEGMENT:-10s}
 soak_max_growth=${BENCH_SOAK_MAX_GROWTH:-2}
+workers=1
 big=1000000000 # tokens per second of a limit that never denies
 probe=5        # bucket of the limit check
 case $mode in
@@ -104,7 +106,7 @@ run() {
   return $rc
 }
 
-# start NAME CONFIG starts an Envoy (one worker) and waits until it is
+# start NAME CONFIG starts an Envoy ($workers worker threads) and waits until it is
 # ready; sets pid, admin and the URL of its first listener. Each start gets
 # its own directory and log.
 starts=0
@@ -112,7 +114,7 @@ start() {
   starts=$((starts + 1))
   local dir=$tmp/$starts log=$outdir/envoy-$starts-$1.log deadline=$((SECONDS + 60))
   mkdir -p "$dir"
-  "$envoy" -c "$2" --concurrency 1 --disable-hot-restart \
+  "$envoy" -c "$2" --concurrency "$workers" --disable-hot-restart \
     --admin-address-path "$dir/admin" --log-level warn > "$log" 2>&1 &
   started_pid=$! admin=
   while :; do
@@ -212,7 +214,7 @@ scenario_config() {
   echo "# wasmgate in Envoy: $mode"
   echo
   echo "- Command: \`build/bench.sh $mode\`, $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "- Envoy $("$envoy" --version | sed -n 's/.*version: [^/]*\/\([^/]*\)\/.*/\1/p'), \`--concurrency 1\`, V8; upstream: a second Envoy (direct_response); load: $(basename "$wrk") $("$wrk" --version 2>&1 | sed -n '1s/^wrk \([^ ]*\).*/\1/p') and vegeta $VEGETA_VERSION, on 127.0.0.1"
+  echo "- Envoy $("$envoy" --version | sed -n 's/.*version: [^/]*\/\([^/]*\)\/.*/\1/p'), V8; upstream: a second Envoy (direct_response); load: $(basename "$wrk") $("$wrk" --version 2>&1 | sed -n '1s/^wrk \([^ ]*\).*/\1/p') and vegeta $VEGETA_VERSION, on 127.0.0.1"
   echo "- Machine: $(nproc) CPUs ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)), load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
   for m in out/wasmgate-tinygo.wasm out/wasmgate-go.wasm out/empty-tinygo.wasm out/empty-go.wasm; do
     echo "- $(basename "$m"): $(stat -c %s "$m") bytes"
@@ -220,7 +222,8 @@ scenario_config() {
 } > "$outdir/report.md"
 
 if [ "$mode" = soak ]; then
-  echo "- Soak: limit keyed by x-user-id, a new user id per request, $soak_requests requests per build in wrk runs of $soak_segment, $connections connections" >> "$outdir/report.md"
+  workers=2
+  echo "- Soak: \`--concurrency 2\`, limit keyed by x-user-id, a new user id per request, $soak_requests requests per build in wrk runs of $soak_segment, $connections connections" >> "$outdir/report.md"
   for build in tinygo go; do
     config "soak-$build" -wasm "$root/out/wasmgate-$build.wasm" -tokens $big -limit-key x-user-id
     start_envoy "soak-$build" "$tmp/soak-$build.yaml"
@@ -275,7 +278,7 @@ for round in $(seq 1 "$rounds"); do
 done
 
 {
-  echo "- Settings: $rounds rounds; saturation: wrk, $connections connections, $warmup warm-up + $duration; fixed rate: vegeta, $rate requests/s for $rate_duration; $users users"
+  echo "- Settings: \`--concurrency 1\`, $rounds rounds; saturation: wrk, $connections connections, $warmup warm-up + $duration; fixed rate: vegeta, $rate requests/s for $rate_duration; $users users"
   echo "- Load average (1 min) before each run: $(sed -n 's/.*"load1":\([0-9.]*\).*/\1/p' "$results" | sort -n | sed -n '1p;$p' | paste -sd ' ' | sed 's/ / to /')"
   echo
 } >> "$outdir/report.md"
