@@ -5,6 +5,8 @@
 // it, with the same build commands as the wasmgate plugin (make bench-modules).
 package main
 
+//go:generate sh ../../build/gen-tetrate-shim.sh sdk_go.go sdk_tinygo.go
+
 func main() {}
 
 func init() { setVMContext(&vm{}) }

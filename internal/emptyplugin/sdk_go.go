@@ -1,4 +1,7 @@
-//go:build !tinygo
+//go:build !tinygo && !wasmgate_tetrate
+
+// shim: The SDK shim names the upstream proxy-wasm SDK; sdk_tinygo.go is
+// shim: generated from it for the tetratelabs SDK (go generate).
 
 package main
 
