@@ -279,7 +279,7 @@ done
 
 {
   echo "- Settings: \`--concurrency 1\`, $rounds rounds; saturation: wrk, $connections connections, $warmup warm-up + $duration; fixed rate: vegeta, $rate requests/s for $rate_duration; $users users"
-  echo "- Load average (1 min) before each run: $(sed -n 's/.*"load1":\([0-9.]*\).*/\1/p' "$results" | sort -n | sed -n '1p;$p' | paste -sd ' ' | sed 's/ / to /')"
+  echo "- Took $SECONDS s; load average (1 min) before each run: $(sed -n 's/.*"load1":\([0-9.]*\).*/\1/p' "$results" | sort -n | sed -n '1p;$p' | paste -sd ' ' | sed 's/ / to /')"
   echo
 } >> "$outdir/report.md"
 rc=0
