@@ -28,8 +28,8 @@
 # Outputs in out/bench/: report.md (also printed), results.jsonl (one line
 # per run: the tool's summary and Envoy's /proc samples), Envoy logs.
 #
-# Scenarios (configs derived from the shipped envoy.yaml and
-# deploy/envoy-native.yaml by `bench config`; limits get a bucket of 10^9
+# Scenarios (configs derived from the shipped envoy.yaml, without its access
+# log, and deploy/envoy-native.yaml by `bench config`; limits get a bucket of 10^9
 # tokens per second, which never denies but is taken from on every request):
 #   native         deploy/envoy-native.yaml without its local_ratelimit filter
 #   native+limit   deploy/envoy-native.yaml
@@ -189,11 +189,13 @@ v2=$(sed -n 's/^v2::.*:\([0-9]*\)$/\1/p' <<< "$listeners")
 ports=(-port 9901=0 -port 10000=0 -port 18081="$v1" -port 18082="$v2")
 
 # config SCENARIO [bench config flags...] writes the scenario's config.
+# envoy.yaml's access log goes: the native config has none, and a line per
+# request would be what is measured.
 config() {
-  local name=$1 in=envoy.yaml
+  local name=$1 in=(-in envoy.yaml -no-access-log)
   shift
-  case $name in native*) in=deploy/envoy-native.yaml ;; esac
-  "$bench" config -in "$in" "${ports[@]}" "$@" > "$tmp/$name.yaml"
+  case $name in native*) in=(-in deploy/envoy-native.yaml) ;; esac
+  "$bench" config "${in[@]}" "${ports[@]}" "$@" > "$tmp/$name.yaml"
 }
 # job SCENARIO is what the check expects of it.
 job() {

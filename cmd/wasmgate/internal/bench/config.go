@@ -21,6 +21,7 @@ type edits struct {
 	ports       map[string]string // port_value OLD → NEW
 	wasm        string            // every .wasm filename
 	dropFilters []string          // HTTP filters removed by name
+	noAccessLog bool              // remove every access_log
 	// The rate limits, native (token_bucket) and the plugin's (rateLimit
 	// of each route of the policy, the Wasm filter's StringValue):
 	tokens   int64  // bucket size and tokens per fill (0: unchanged)
@@ -47,6 +48,7 @@ func configCommand(args []string, stdout io.Writer) error {
 		e.dropFilters = append(e.dropFilters, s)
 		return nil
 	})
+	fs.BoolVar(&e.noAccessLog, "no-access-log", false, "remove every access_log")
 	fs.Int64Var(&e.tokens, "tokens", 0, "set every rate limit's bucket size and tokens per fill")
 	fs.BoolVar(&e.noLimit, "no-limit", false, "remove the rate limits (the "+localRateLimit+" filter and the policy's rateLimit)")
 	fs.StringVar(&e.limitKey, "limit-key", "", "key the policy's rate limits by this request `header`")
@@ -95,6 +97,15 @@ func deriveConfig(src []byte, e edits) ([]byte, error) {
 		if n.Kind != yaml.MappingNode {
 			return
 		}
+		if e.noAccessLog {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == "access_log" {
+					found["access-log"]++
+					n.Content = append(n.Content[:i], n.Content[i+2:]...)
+					break
+				}
+			}
+		}
 		if v := value(n, "port_value"); v != nil {
 			if repl, ok := e.ports[v.Value]; ok {
 				found["port "+v.Value]++
@@ -137,6 +148,9 @@ func deriveConfig(src []byte, e edits) ([]byte, error) {
 		if f != localRateLimit {
 			missing = appendMissing(missing, found, "drop-filter "+f)
 		}
+	}
+	if e.noAccessLog {
+		missing = appendMissing(missing, found, "access-log")
 	}
 	if e.tokens > 0 || e.noLimit || e.limitKey != "" {
 		missing = appendMissing(missing, found, "limit")

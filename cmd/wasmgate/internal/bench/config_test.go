@@ -91,8 +91,8 @@ func TestDeriveConfig_Errors(t *testing.T) {
 		{
 			name: "nothing to change",
 			src:  "admin: {address: {socket_address: {port_value: 9901}}}\n",
-			e:    edits{ports: map[string]string{"10000": "0"}, wasm: "x.wasm", dropFilters: []string{"envoy.filters.http.wasm"}, noLimit: true},
-			want: "nothing to change for port 10000, wasm, drop-filter envoy.filters.http.wasm, limit",
+			e:    edits{ports: map[string]string{"10000": "0"}, wasm: "x.wasm", dropFilters: []string{"envoy.filters.http.wasm"}, noAccessLog: true, noLimit: true},
+			want: "nothing to change for port 10000, wasm, drop-filter envoy.filters.http.wasm, access-log, limit",
 		},
 		{
 			name: "policy is not JSON",

@@ -3,7 +3,7 @@
 // the shipped ones, checks that a running scenario does its job, and turns
 // the records of the load tools and the /proc samples into the report.
 //
-//	bench config -in envoy.yaml [-port OLD=NEW]... [-wasm FILE] [-policy FILE] [-drop-filter NAME]... [-tokens N]
+//	bench config -in envoy.yaml [-port OLD=NEW]... [-wasm FILE] [-drop-filter NAME]... [-no-access-log] [-tokens N | -no-limit] [-limit-key HEADER]
 //	bench check  -url http://127.0.0.1:PORT -job full|floor|limit [-users N] [-tokens N]
 //	bench report -results FILE
 //
