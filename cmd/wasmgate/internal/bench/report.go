@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -71,7 +70,11 @@ func (r *record) failure() string {
 	case r.Wrk != nil && r.Wrk.Errors+r.Wrk.Status > 0:
 		return fmt.Sprintf("%d socket errors, %d responses with status ≥ 400", r.Wrk.Errors, r.Wrk.Status)
 	case r.Vegeta != nil && r.Vegeta.Success < 1:
-		return fmt.Sprintf("success ratio %.4f: %s", r.Vegeta.Success, strings.Join(r.Vegeta.Errors, "; "))
+		errs := r.Vegeta.Errors
+		if len(errs) > 3 {
+			errs = append(errs[:3:3], fmt.Sprintf("%d more", len(r.Vegeta.Errors)-3))
+		}
+		return fmt.Sprintf("success ratio %.4f: %s", r.Vegeta.Success, strings.Join(errs, "; "))
 	}
 	return ""
 }
@@ -100,15 +103,15 @@ func readRecords(path string) ([]record, error) {
 	}
 	defer f.Close()
 	var recs []record
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
+	dec := json.NewDecoder(f)
+	for dec.More() {
 		var r record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+		if err := dec.Decode(&r); err != nil {
+			return nil, fmt.Errorf("%s: record %d: %w", path, len(recs)+1, err)
 		}
 		recs = append(recs, r)
 	}
-	return recs, sc.Err()
+	return recs, nil
 }
 
 // report prints the comparison table, the goals and the soak table of the
