@@ -46,6 +46,9 @@ type Route struct {
 	Split *Split
 	// RateLimit is the route's token bucket, or nil when it has none.
 	RateLimit *RateLimit
+	// GlobalLimit is the route's limit across gateway replicas, asked of the
+	// rate limit service after RateLimit admits a request, or nil.
+	GlobalLimit *GlobalLimit
 
 	matches []matchBlock
 	rewrite *rewrite
