@@ -27,6 +27,7 @@ type config struct {
 
 type routeState struct {
 	matched, rewritten, rateLimited, shadowLimited, contended, keyShared metricCounter
+	globalOK, globalOverLimit, globalError, globalTimeout                metricCounter
 	picked                                                               []metricCounter // by Destination.Index
 	limitKeys                                                            limitKeys
 }
@@ -57,6 +58,9 @@ func newConfig(pol *policy.Policy, plugin string) *config {
 				rs.keyShared = defineCounterMetric(prefix + "key_shared")
 			}
 			rs.limitKeys = newLimitKeys(plugin, r.Name, rl.MaxKeys)
+		}
+		if r.GlobalLimit != nil {
+			globalMetrics(rs, prefix)
 		}
 	}
 	c.needsMethod = pol.UsesMethod()

@@ -68,7 +68,7 @@ func (p *pluginContext) OnPluginStart(int) onPluginStatus {
 	return pluginStartOK
 }
 
-func (p *pluginContext) NewHttpContext(uint32) httpContextIface {
+func (p *pluginContext) NewHttpContext(contextID uint32) httpContextIface {
 	var h *httpContext
 	if n := len(p.free); n > 0 {
 		h = p.free[n-1]
@@ -77,7 +77,7 @@ func (p *pluginContext) NewHttpContext(uint32) httpContextIface {
 	} else {
 		h = &httpContext{plugin: p}
 	}
-	h.config = p.config
+	h.config, h.contextID = p.config, contextID
 	return h
 }
 

@@ -27,6 +27,10 @@ type httpContext struct {
 	requestOps, responseOps []renderedOp
 	buckets                 sharedBuckets
 	scratch                 [policy.BucketStateSize]byte
+	// contextID is the stream's id, to find it again when the rate limit
+	// service answers on the root context; global is that call.
+	contextID uint32
+	global    globalCall
 }
 
 // Header implements policy.HeaderGetter with a host call.
@@ -88,7 +92,13 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) action {
 	// Rendered now: Envoy drops the request headers before the response.
 	h.responseOps = h.render(h.responseOps[:0], r.ResponseHeaders)
 	if rl := r.RateLimit; rl != nil {
-		return h.rateLimit(rl, rs)
+		if a := h.rateLimit(rl, rs); a != actionContinue || h.denied {
+			return a
+		}
+	}
+	// The global limit is asked only for requests the local bucket admits.
+	if g := r.GlobalLimit; g != nil {
+		return h.askGlobal(g, rs)
 	}
 	return actionContinue
 }
@@ -135,6 +145,7 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) action {
 		return actionContinue
 	}
 	applyHeaderOps(h.responseOps, replaceHTTPResponseHeader, addHTTPResponseHeader, removeHTTPResponseHeader)
+	h.addGlobalResponseHeaders()
 	if rl := r.RateLimit; h.limited && h.result.Allowed && rl.FieldsOnAllowed {
 		h.fields = rl.AppendFields(h.fields[:0], h.result)
 		for _, f := range h.fields {
@@ -148,6 +159,7 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) action {
 
 func (h *httpContext) OnHttpStreamDone() {
 	p := h.plugin
+	h.endGlobal()
 	h.config, h.request, h.decision = nil, policy.Request{}, policy.Decision{}
 	clear(h.requestOps)
 	clear(h.responseOps)

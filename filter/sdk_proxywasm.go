@@ -49,6 +49,8 @@ var (
 	addHTTPResponseHeader     = proxywasm.AddHttpResponseHeader
 	removeHTTPResponseHeader  = proxywasm.RemoveHttpResponseHeader
 	sdkSendHTTPResponse       = proxywasm.SendHttpResponse
+	resumeHTTPRequest         = proxywasm.ResumeHttpRequest
+	setEffectiveContext       = proxywasm.SetEffectiveContext
 	getSharedData             = proxywasm.GetSharedData
 	setSharedData             = proxywasm.SetSharedData
 	callForeignFunction       = proxywasm.CallForeignFunction
