@@ -9,11 +9,12 @@ include build/tools.env
 export WASMGATE_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/wasmgate
 TINYGO := $(WASMGATE_CACHE)/tinygo-$(TINYGO_VERSION)/bin/tinygo
 ENVOY  := $(WASMGATE_CACHE)/envoy-$(ENVOY_VERSION)/bin/envoy
+RATELIMIT := $(WASMGATE_CACHE)/ratelimit-$(RATELIMIT_VERSION)/bin/ratelimit
 GO_SOURCES := go.mod go.sum $(shell find cmd/plugin filter policy -name '*.go' -not -name '*_test.go')
 # The Go modules: the plugin's (.) and the tooling beside it.
 MODULES := . cmd/wasmgate e2e
 
-.PHONY: build tinygo envoy registry registry-serve tools run test test-e2e bench-envoy check clean image push wasmplugin
+.PHONY: build tinygo envoy registry ratelimit redis registry-serve tools run test test-e2e bench-envoy check clean image push wasmplugin
 
 build: out/wasmgate-go.wasm out/wasmgate-tinygo.wasm ## build both plugin modules
 
@@ -40,7 +41,14 @@ $(ENVOY):
 registry: ## install Debian's docker-registry (CNCF Distribution) for the registry tests
 	bash build/install-registry.sh >/dev/null
 
-tools: tinygo envoy registry ## install every tool the tests need
+ratelimit: $(RATELIMIT) ## install envoyproxy/ratelimit (Envoy's rate limit service) into the tools cache
+$(RATELIMIT):
+	bash build/install-ratelimit.sh >/dev/null
+
+redis: ## install Debian's redis-server, the rate limit service's store
+	bash build/install-redis.sh >/dev/null
+
+tools: tinygo envoy registry ratelimit redis ## install every tool the tests need
 
 RUN_WASM ?= out/wasmgate-go.wasm
 run: $(RUN_WASM) envoy ## build the plugin and serve the demo gateway (GATEWAY_PORT, ADMIN_PORT, RUN_WASM)
@@ -58,7 +66,7 @@ test: tools build ## install what is missing and run every test
 bench-envoy: build envoy ## load and soak runs through a real Envoy (about 5 minutes)
 	bash build/loadtest.sh
 
-test-e2e: envoy build ## only the end-to-end tests against a real Envoy
+test-e2e: envoy ratelimit redis build ## only the end-to-end tests against a real Envoy
 	cd e2e && go test -count=1 .
 
 # Delivery: the OCI image Istio's WasmPlugin pulls, and the WasmPlugin itself.
