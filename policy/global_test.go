@@ -97,7 +97,7 @@ func TestGlobalLimit_AppendRequest(t *testing.T) {
 			want: []entries{{"generic_key=api", "user=alice"}, {"remote_address=10.0.0.7", "route_name=api"},
 				{"host=shop.example", "method=GET", "plan=gold", "tag=t"}}},
 		{name: "missing header drops its descriptor; default and skipIfAbsent keep theirs",
-			req: Request{Method: "POST", Authority: "a", ClientAddress: "[::1]:80", Headers: headerMap{"x-user": ""}},
+			req:  Request{Method: "POST", Authority: "a", ClientAddress: "[::1]:80", Headers: headerMap{"x-user": ""}},
 			want: []entries{{"remote_address=::1", "route_name=api"}, {"host=a", "method=POST", "plan=free"}}},
 		{name: "nothing to ask", req: Request{}, want: nil},
 	}
@@ -137,7 +137,9 @@ func TestGlobalLimit_AppendRequest_Allocs(t *testing.T) {
 func field(n int, wire int, payload ...byte) []byte {
 	return append(binary.AppendUvarint(nil, uint64(n<<3|wire)), payload...)
 }
-func varintField(n int, v uint64) []byte { return field(n, wireVarint, binary.AppendUvarint(nil, v)...) }
+func varintField(n int, v uint64) []byte {
+	return field(n, wireVarint, binary.AppendUvarint(nil, v)...)
+}
 func msgField(n int, parts ...[]byte) []byte {
 	body := bytes.Join(parts, nil)
 	return field(n, wireBytes, append(binary.AppendUvarint(nil, uint64(len(body))), body...)...)
