@@ -14,7 +14,7 @@ GO_SOURCES := go.mod go.sum $(shell find cmd/plugin filter policy -name '*.go' -
 # The Go modules: the plugin's (.) and the tooling beside it.
 MODULES := . cmd/wasmgate e2e
 
-.PHONY: build tinygo envoy registry ratelimit redis registry-serve tools run test test-e2e bench-envoy check clean image push wasmplugin
+.PHONY: build tinygo envoy registry ratelimit redis registry-serve tools run test test-e2e bench-envoy bench-global check clean image push wasmplugin
 
 build: out/wasmgate-go.wasm out/wasmgate-tinygo.wasm ## build both plugin modules
 
@@ -65,6 +65,9 @@ test: tools build ## install what is missing and run every test
 
 bench-envoy: build envoy ## load and soak runs through a real Envoy (about 5 minutes)
 	bash build/loadtest.sh
+
+bench-global: build envoy ratelimit redis ## added cost of a global limit vs Envoy's native rate limit filter (about 2 minutes)
+	cd e2e && go test -count=1 -run 'TestGlobalLimit_Bench' -global-bench $(or $(GLOBAL_BENCH_REQUESTS),5000) -v . | grep -v 'envoy ready'
 
 test-e2e: envoy ratelimit redis build ## only the end-to-end tests against a real Envoy
 	cd e2e && go test -count=1 .

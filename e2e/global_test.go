@@ -100,7 +100,10 @@ const slowCluster = `  - name: ratelimit-slow
               socket_address: { address: 127.0.0.1, port_value: %s }
 `
 
-func TestGlobalLimit(t *testing.T) {
+// startLimiter starts Redis and envoyproxy/ratelimit on loopback ports,
+// stopped at cleanup.
+func startLimiter(t *testing.T) (*redisProcess, *rlsProcess) {
+	t.Helper()
 	redisBin := toolPath(t, "redis-server", "redis")
 	redisCLI := toolPath(t, "redis-cli", "redis")
 	rlsBin := ratelimitBinary(t)
@@ -111,21 +114,34 @@ func TestGlobalLimit(t *testing.T) {
 		http: freeLoopbackAddr(t), grpc: freeLoopbackAddr(t), debug: freeLoopbackAddr(t)}
 	rls.start(t)
 	t.Cleanup(rls.stop)
+	return redis, rls
+}
+
+// globalConfig is envoy.yaml derived for build b with policy, its
+// ratelimit cluster on the service rls.
+func globalConfig(t *testing.T, b build, policy any, rls *rlsProcess) string {
+	t.Helper()
+	data, err := json.MarshalIndent(policy, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := derivedConfig(readEnvoyYAML(t), b.wasm, string(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, grpcPort, _ := strings.Cut(rls.grpc, ":")
+	if cfg, err = setPortAfter(cfg, "- name: ratelimit", grpcPort); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestGlobalLimit(t *testing.T) {
+	redis, rls := startLimiter(t)
 	slow := startSlowProxy(t, rls.grpc, slowDelay)
 
 	forEachBuild(t, func(t *testing.T, b build) {
-		data, err := json.MarshalIndent(globalPolicy(), "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := derivedConfig(readEnvoyYAML(t), b.wasm, string(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, grpcPort, _ := strings.Cut(rls.grpc, ":")
-		if cfg, err = setPortAfter(cfg, "- name: ratelimit", grpcPort); err != nil {
-			t.Fatal(err)
-		}
+		cfg := globalConfig(t, b, globalPolicy(), rls)
 		_, slowPort, _ := strings.Cut(slow, ":")
 		cfg = strings.Replace(cfg, "\n  clusters:\n", "\n  clusters:\n"+fmt.Sprintf(slowCluster, slowPort), 1)
 		// Two replicas, launched together: V8 compiles the module meanwhile.
