@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -379,20 +378,8 @@ func startProcess(t *testing.T, cmd *exec.Cmd) *process {
 }
 
 func (p *process) stop() {
-	if p == nil {
-		return
-	}
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
+	if p != nil {
+		terminate(p.cmd.Process, p.exited, 5*time.Second)
 	}
 }
 

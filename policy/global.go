@@ -164,19 +164,10 @@ func (p *parser) globalLimit(path string, v gjson.Result, routeName string) *Glo
 	if fv, ok := fields["failureMode"]; ok {
 		g.FailureMode = FailureMode(p.enum(path+".failureMode", fv, "allow", "deny"))
 	}
-	if sv, ok := fields["status"]; ok {
-		status, _ := p.integer(path+".status", sv, 400, 599)
-		g.Status = uint32(status)
-	}
+	p.denial(path, fields, &g.Status, &g.Body, &g.Fields)
 	if sv, ok := fields["statusOnError"]; ok {
 		status, _ := p.integer(path+".statusOnError", sv, 400, 599)
 		g.StatusOnError = uint32(status)
-	}
-	if bv, ok := fields["body"]; ok {
-		g.Body, _ = p.str(path+".body", bv)
-	}
-	if fv, ok := fields["fields"]; ok {
-		g.Fields = FieldsMode(p.enum(path+".fields", fv, "ietf", "none", "legacy", "both"))
 	}
 	if len(p.errs) != before {
 		return nil
