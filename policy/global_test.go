@@ -250,3 +250,22 @@ func TestGlobalLimit_AppendFields(t *testing.T) {
 		})
 	}
 }
+
+// FuzzAnswer_Decode: any bytes from the service decode or fail cleanly,
+// never panic, and a failure is an AnswerError.
+func FuzzAnswer_Decode(f *testing.F) {
+	f.Add(varintField(1, 1))
+	f.Add(bytes.Join([][]byte{varintField(1, 2), status(2, "n", 5, 2, 0, 30), msgField(3, strField(1, "x"), strField(2, "v"))}, nil))
+	f.Add([]byte{0x12, 0x05, 1})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var a Answer
+		if err := a.Decode(data); err != nil && a.Code != AnswerError {
+			t.Fatalf("Decode failed (%v) with code %d", err, a.Code)
+		}
+		for _, h := range a.ResponseHeaders {
+			if !isToken(h[0]) || unsafeValue(h[1]) {
+				t.Fatalf("unsafe header %q", h)
+			}
+		}
+	})
+}
