@@ -63,8 +63,7 @@ func (h *httpContext) globalFailed(code policy.AnswerCode, paused bool) action {
 	} else {
 		c.state.globalError.Increment(1)
 	}
-	if c.limit.FailureMode == policy.FailureDeny {
-		h.deny(c.limit.StatusOnError, "rate_limit_service_error", nil, "")
+	if c.limit.FailureMode == policy.FailureDeny && h.deny(c.limit.StatusOnError, "rate_limit_service_error", nil, "") {
 		return actionPause
 	}
 	return h.resume(paused)
@@ -80,12 +79,15 @@ func (h *httpContext) resume(paused bool) action {
 	return actionContinue
 }
 
-func (h *httpContext) deny(status uint32, details string, fields [][2]string, body string) {
+// deny answers the stream locally. When that fails, the request is let
+// through rather than left waiting.
+func (h *httpContext) deny(status uint32, details string, fields [][2]string, body string) bool {
 	if err := sendLocalResponse(status, details, fields, body); err != nil {
 		logDebug("wasmgate: sending a local response: " + err.Error())
-		return
+		return false
 	}
 	h.denied = true
+	return true
 }
 
 // take removes the stream waiting on token from calls and makes it the
@@ -122,7 +124,9 @@ func onGrpcReceive(token, size uint32) {
 	if c.answer.Code == policy.AnswerOverLimit {
 		c.state.globalOverLimit.Increment(1)
 		h.fields = c.limit.AppendFields(h.fields[:0], &c.answer)
-		h.deny(c.limit.Status, "request_rate_limited", h.fields, c.limit.Body)
+		if !h.deny(c.limit.Status, "request_rate_limited", h.fields, c.limit.Body) {
+			h.resume(true)
+		}
 		return
 	}
 	c.state.globalOK.Increment(1)
