@@ -323,6 +323,7 @@ func testFailure(t *testing.T, replicas []*gateway, route string, status int, co
 		if got := failures(t, gw, route, counter) - before; got != perReplica {
 			t.Errorf("%s counted %d failures, want %d", route, got, perReplica)
 		}
+		t.Logf("/%s on replica %d, counted so far: %v", route, i, gw.stats(t, `wasmgate\.route\.`+route+`\.global_(error|timeout)$`))
 	}
 }
 
