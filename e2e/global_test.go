@@ -77,6 +77,7 @@ func globalPolicy() map[string]any {
 		route("allow", global("loose", "ratelimit", "allow", failTimeout)),
 		route("deny", global("loose", "ratelimit", "deny", failTimeout)),
 		route("slow", global("loose", "ratelimit-slow", "deny", failTimeout)),
+		route("nocluster", global("loose", "no-such-cluster", "deny", failTimeout)),
 		map[string]any{"name": "plain"},
 	}}
 }
@@ -151,6 +152,9 @@ func TestGlobalLimit(t *testing.T) {
 		t.Run("local bucket first", func(t *testing.T) { testLocalFirst(t, replicas, redis) })
 		t.Run("slow service", func(t *testing.T) {
 			testFailure(t, replicas, "slow", http.StatusInternalServerError, "global_timeout")
+		})
+		t.Run("unknown cluster", func(t *testing.T) {
+			testFailure(t, replicas, "nocluster", http.StatusInternalServerError, "global_error")
 		})
 		t.Run("redis stopped", func(t *testing.T) {
 			redis.stop()
