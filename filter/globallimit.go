@@ -6,88 +6,55 @@ import (
 	"github.com/wasmgate/wasmgate/policy"
 )
 
-// globalCall is a stream's call to the rate limit service, if one is out.
+// A plan with a Call waits for the rate limit service: the stream makes the
+// call with proxy_grpc_call and pauses; the answer comes to the VM's root
+// context (onGrpcReceive, onGrpcClose), which finds the stream by token,
+// makes it the effective context and finishes its plan.
+
+// globalCall is a stream's outstanding call.
 type globalCall struct {
-	limit   *policy.GlobalLimit
-	state   *routeState
 	token   uint32
 	started int64 // Unix ns
 	out     bool
-	// admitted is set when the service said OK: its response headers go
-	// on the response.
-	admitted bool
-	answer   policy.Answer
-	message  []byte // the encoded request, reused
+	answer  policy.Answer
 }
 
-// calls are the streams waiting for the rate limit service, by token. The
-// answer comes on the root context, so the stream is found here; a VM runs
-// one callback at a time.
+// calls are the streams waiting for the rate limit service, by token. A VM
+// runs one callback at a time.
 var calls = map[uint32]*httpContext{}
 
-// globalMetrics defines the global-limit counters of a route.
-func globalMetrics(rs *routeState, prefix string) {
-	rs.globalOK = defineCounterMetric(prefix + "global_ok")
-	rs.globalOverLimit = defineCounterMetric(prefix + "global_over_limit")
-	rs.globalError = defineCounterMetric(prefix + "global_error")
-	rs.globalTimeout = defineCounterMetric(prefix + "global_timeout")
-}
-
-// askGlobal asks the rate limit service about the request and pauses it
-// until the answer. A request without descriptors is admitted without a
-// call, as in Envoy.
-func (h *httpContext) askGlobal(g *policy.GlobalLimit, rs *routeState) action {
-	c := &h.global
-	c.limit, c.state, c.admitted = g, rs, false
-	var n int
-	c.message, n = g.AppendRequest(c.message[:0], &h.request)
-	if n == 0 {
-		return actionContinue
-	}
-	token, err := grpcCall(g.GrpcService(), policy.RateLimitService, policy.RateLimitMethod, c.message, g.TimeoutMillis())
+// call makes the plan's call and pauses the request until the answer. A
+// call that cannot be made finishes the plan at once, as failed.
+func (h *httpContext) call() action {
+	c := h.plan.Call
+	g := c.Limit
+	token, err := grpcCall(g.GrpcService(), policy.RateLimitService, policy.RateLimitMethod, c.Message, g.TimeoutMillis())
 	if err != nil {
 		logDebug("wasmgate: rate limit service of route " + g.Name + ": " + err.Error())
-		return h.globalFailed(policy.AnswerError, false)
+		h.global.answer.Fail(policy.AnswerError)
+		return h.complete(false)
 	}
-	c.token, c.started, c.out = token, time.Now().UnixNano(), true
+	h.global.token, h.global.started, h.global.out = token, time.Now().UnixNano(), true
 	calls[token] = h
 	return actionPause
 }
 
-// globalFailed applies the limit's failureMode to a call that failed or
-// timed out. paused says whether the stream waits and must be resumed.
-func (h *httpContext) globalFailed(code policy.AnswerCode, paused bool) action {
-	c := &h.global
-	if code == policy.AnswerTimeout {
-		c.state.globalTimeout.Increment(1)
-	} else {
-		c.state.globalError.Increment(1)
-	}
-	if c.limit.FailureMode == policy.FailureDeny && h.deny(c.limit.StatusOnError, "rate_limit_service_error", nil, "") {
+// complete finishes the plan with the answer and applies what it adds.
+// paused says whether the request waits and must be resumed.
+func (h *httpContext) complete(paused bool) action {
+	plan := &h.plan
+	plan.Complete(&h.global.answer)
+	applyEdits(plan.Request, replaceHTTPRequestHeader, addHTTPRequestHeader, removeHTTPRequestHeader)
+	h.config.counters.add(plan.Counters)
+	if r := plan.Reply; r != nil && h.reply(r) {
 		return actionPause
 	}
-	return h.resume(paused)
-}
-
-// resume lets the request go on: when paused, by a host call.
-func (h *httpContext) resume(paused bool) action {
 	if paused {
 		if err := resumeHTTPRequest(); err != nil {
 			logDebug("wasmgate: resuming a request: " + err.Error())
 		}
 	}
 	return actionContinue
-}
-
-// deny answers the stream locally. When that fails, the request is let
-// through rather than left waiting.
-func (h *httpContext) deny(status uint32, details string, fields [][2]string, body string) bool {
-	if err := sendLocalResponse(status, details, fields, body); err != nil {
-		logDebug("wasmgate: sending a local response: " + err.Error())
-		return false
-	}
-	h.denied = true
-	return true
 }
 
 // take removes the stream waiting on token from calls and makes it the
@@ -111,32 +78,15 @@ func onGrpcReceive(token, size uint32) {
 	if h == nil {
 		return
 	}
-	c := &h.global
 	data, err := grpcReceiveBuffer(size)
 	if err == nil {
-		err = c.answer.Decode(data)
+		err = h.global.answer.Decode(data)
 	}
 	if err != nil {
-		logDebug("wasmgate: rate limit service of route " + c.limit.Name + ": " + err.Error())
-		h.globalFailed(policy.AnswerError, true)
-		return
+		logDebug("wasmgate: rate limit service of route " + h.plan.Route.Name + ": " + err.Error())
+		h.global.answer.Fail(policy.AnswerError)
 	}
-	if c.answer.Code == policy.AnswerOverLimit {
-		c.state.globalOverLimit.Increment(1)
-		h.fields = c.limit.AppendFields(h.fields[:0], &c.answer)
-		if !h.deny(c.limit.Status, "request_rate_limited", h.fields, c.limit.Body) {
-			h.resume(true)
-		}
-		return
-	}
-	c.state.globalOK.Increment(1)
-	c.admitted = true
-	for _, kv := range c.answer.RequestHeaders {
-		if err := addHTTPRequestHeader(kv[0], kv[1]); err != nil {
-			logDebug("wasmgate: header " + kv[0] + ": " + err.Error())
-		}
-	}
-	h.resume(true)
+	h.complete(true)
 }
 
 // onGrpcClose ends a call without an answer: an error of the service or of
@@ -149,13 +99,13 @@ func onGrpcClose(token, status uint32) {
 	if h == nil {
 		return
 	}
-	c := &h.global
 	code := policy.AnswerError
-	if status == grpcDeadlineExceeded || time.Now().UnixNano()-c.started >= int64(c.limit.Timeout)/10*9 {
+	if status == grpcDeadlineExceeded || time.Now().UnixNano()-h.global.started >= int64(h.plan.Call.Limit.Timeout)/10*9 {
 		code = policy.AnswerTimeout
 	}
-	logDebug("wasmgate: rate limit service of route " + c.limit.Name + ": gRPC status " + grpcStatusName(status) + " " + grpcStatusMessage())
-	h.globalFailed(code, true)
+	logDebug("wasmgate: rate limit service of route " + h.plan.Route.Name + ": gRPC status " + grpcStatusName(status) + " " + grpcStatusMessage())
+	h.global.answer.Fail(code)
+	h.complete(true)
 }
 
 const grpcDeadlineExceeded = 4
@@ -171,25 +121,11 @@ func grpcStatusName(status uint32) string {
 	return "?"
 }
 
-// endGlobal cancels the stream's outstanding call, if any.
-func (h *httpContext) endGlobal() {
-	c := &h.global
-	if c.out {
-		grpcCancel(c.token)
-		delete(calls, c.token)
-		c.out = false
-	}
-	c.limit, c.state, c.admitted = nil, nil, false
-}
-
-// addGlobalResponseHeaders adds the headers an OK answer asked for.
-func (h *httpContext) addGlobalResponseHeaders() {
-	if !h.global.admitted {
-		return
-	}
-	for _, kv := range h.global.answer.ResponseHeaders {
-		if err := addHTTPResponseHeader(kv[0], kv[1]); err != nil {
-			logDebug("wasmgate: header " + kv[0] + ": " + err.Error())
-		}
+// endCall cancels the stream's outstanding call, if any.
+func (h *httpContext) endCall() {
+	if g := &h.global; g.out {
+		grpcCancel(g.token)
+		delete(calls, g.token)
+		g.out = false
 	}
 }

@@ -106,7 +106,9 @@ func TestFilter_GlobalLimitAnswers(t *testing.T) {
 		id, c := start()
 		svc.answer = okAnswer
 		onGrpcReceive(c.token, uint32(len(okAnswer)))
-		if a := host.GetCurrentHttpStreamAction(id); a != actionContinue || host.GetSentLocalResponse(id) != nil {
+		// The Go leg's host is the SDK's emulator, which keeps each stream's action.
+		emulator := host.(interface{ GetCurrentHttpStreamAction(uint32) action })
+		if a := emulator.GetCurrentHttpStreamAction(id); a != actionContinue || host.GetSentLocalResponse(id) != nil {
 			t.Fatalf("action %v, local response %+v; want the request resumed", a, host.GetSentLocalResponse(id))
 		}
 		must(t, host.GetCurrentRequestHeaders(id), "x-limit-checked", "yes")

@@ -22,7 +22,7 @@ func TestFilter_GlobalLimitUnavailable(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			forEachLeg(t, globalPolicy(tc.failureMode), func(t *testing.T, l leg, host hostEmulator) {
+			forEachLeg(t, globalPolicy(tc.failureMode), func(t *testing.T, l leg, host testHost) {
 				startPlugin(t, host)
 				send := func(extra ...[2]string) (action, uint32) {
 					id := host.InitializeHttpContext()

@@ -322,3 +322,83 @@ func (g *GlobalLimit) reads(kind entryKind) bool {
 	}
 	return false
 }
+
+// Call is a call to the rate limit service that a plan waits for.
+type Call struct {
+	// Limit is the global limit asking; its GrpcService and TimeoutMillis
+	// are the call's.
+	Limit *GlobalLimit
+	// Message is the encoded RateLimitRequest.
+	Message []byte
+}
+
+// RateLimitServiceErrorDetails is the response code detail of a request
+// denied because the rate limit service could not answer (failureMode
+// "deny"). A request over a global limit gets RateLimitedDetails, as over
+// a local one.
+const RateLimitServiceErrorDetails = "wasmgate_rate_limit_service_error"
+
+// ask plans the call to g for req; it reports false when no descriptor
+// applies, so there is nothing to ask.
+func (plan *Plan) ask(g *GlobalLimit, req *Request) bool {
+	var n int
+	plan.call.Message, n = g.AppendRequest(plan.call.Message[:0], req)
+	if n == 0 {
+		return false
+	}
+	plan.call.Limit = g
+	plan.Call = &plan.call
+	return true
+}
+
+// Complete finishes a plan whose Call is over, with the service's answer
+// a: a decoded RateLimitResponse, or an Answer whose Code is AnswerError
+// or AnswerTimeout when the call failed.
+//
+// It replaces Request and Counters with what the answer adds (the caller
+// has applied the earlier ones) and sets Call to nil. OK admits the
+// request, with the headers the service asks to add to it (Request) and to
+// the response (appended to Response). OVER_LIMIT sets Reply: the limit's
+// status and body, the RateLimit fields of the answer and its response
+// headers. A failure follows the limit's FailureMode.
+func (plan *Plan) Complete(a *Answer) {
+	g := plan.call.Limit
+	plan.Call = nil
+	clear(plan.Request)
+	plan.Request, plan.Counters = plan.Request[:0], plan.Counters[:0]
+	if g == nil || plan.Route == nil {
+		return
+	}
+	c := &plan.Route.counters
+	switch a.Code {
+	case AnswerOK:
+		plan.Counters = append(plan.Counters, c.globalOK)
+		for _, h := range a.RequestHeaders {
+			plan.Request = append(plan.Request, Edit{Kind: HeaderAdd, Name: h[0], Value: h[1]})
+		}
+		for _, h := range a.ResponseHeaders {
+			plan.Response = append(plan.Response, Edit{Kind: HeaderAdd, Name: h[0], Value: h[1]})
+		}
+	case AnswerOverLimit:
+		plan.Counters = append(plan.Counters, c.globalOverLimit)
+		headers := g.AppendFields(plan.reply.Headers[:0], a)
+		headers = append(headers, [2]string{"x-envoy-ratelimited", "true"})
+		plan.reply = Reply{Status: g.Status, Details: RateLimitedDetails, Headers: headers, Body: g.Body}
+		plan.Reply = &plan.reply
+		return
+	default:
+		if a.Code == AnswerTimeout {
+			plan.Counters = append(plan.Counters, c.globalTimeout)
+		} else {
+			plan.Counters = append(plan.Counters, c.globalError)
+		}
+		if g.FailureMode == FailureDeny {
+			plan.reply = Reply{Status: g.StatusOnError, Details: RateLimitServiceErrorDetails, Headers: plan.reply.Headers[:0]}
+			plan.Reply = &plan.reply
+			return
+		}
+	}
+	if d := plan.Destination; d != nil {
+		plan.Counters = append(plan.Counters, c.picked[d.Index])
+	}
+}

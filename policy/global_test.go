@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -268,4 +269,87 @@ func FuzzAnswer_Decode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// planGlobal is a policy whose route has a split, a local bucket of 2 and a
+// global limit on x-user.
+const planGlobal = `{"routes": [{"name": "api",
+  "route": [{"destination": {"host": "a"}, "weight": 1}],
+  "rateLimit": {"tokenBucket": {"maxTokens": 2, "fillInterval": "1h"}},
+  "globalRateLimit": {"domain": "d", "cluster": "rl", "failureMode": "deny", "body": "slow down",
+    "rateLimits": [{"actions": [{"requestHeaders": {"headerName": "x-user", "descriptorKey": "user"}}]}]}}]}`
+
+func TestPlan_Call(t *testing.T) {
+	p := mustParse(t, planGlobal)
+	env := newTestEnv()
+	var plan Plan
+	req := Request{Path: "/x", Headers: headerMap{"x-user": "u"}}
+	p.Decide(&req, env, &plan)
+	g := p.Routes()[0].GlobalLimit
+	wantMessage, _ := g.AppendRequest(nil, &req)
+	if plan.Call == nil || plan.Call.Limit != g || string(plan.Call.Message) != string(wantMessage) || plan.Reply != nil {
+		t.Fatalf("plan.Call = %+v, Reply %+v; want a call of the route's limit", plan.Call, plan.Reply)
+	}
+	if got := strings.Join(counterNames(p, &plan), " "); got != "route.api.matched" {
+		t.Fatalf("counters before the answer = %q, want only matched (picked waits for the answer)", got)
+	}
+	// Without the descriptor's header there is nothing to ask.
+	p.Decide(&Request{Path: "/x", Headers: headerMap{}}, env, &plan)
+	if plan.Call != nil || strings.Join(counterNames(p, &plan), " ") != "route.api.matched route.api.destination.a.picked" {
+		t.Fatalf("no descriptor: Call %+v, counters %q", plan.Call, counterNames(p, &plan))
+	}
+	// The local bucket (2 tokens, one left) refuses the third: no call.
+	p.Decide(&req, env, &plan)
+	if plan.Call != nil || plan.Reply == nil || plan.Reply.Status != 429 {
+		t.Fatalf("local denial: Call %+v, Reply %+v", plan.Call, plan.Reply)
+	}
+}
+
+func TestPlan_Complete(t *testing.T) {
+	over := Answer{Code: AnswerOverLimit, HasLimit: true,
+		Limit: LimitStatus{RequestsPerUnit: 5, Window: time.Minute, Reset: 30 * time.Second}}
+	ok := Answer{Code: AnswerOK, RequestHeaders: [][2]string{{"x-checked", "1"}}, ResponseHeaders: [][2]string{{"x-quota", "ok"}}}
+	tests := []struct {
+		name         string
+		answer       Answer
+		wantRequest  string
+		wantResponse string
+		wantCounters string
+		wantReply    string
+	}{
+		{name: "ok", answer: ok, wantRequest: "add x-checked=1; ", wantResponse: "add x-quota=ok; ",
+			wantCounters: "route.api.global_ok route.api.destination.a.picked"},
+		{name: "over limit", answer: over, wantCounters: "route.api.global_over_limit",
+			wantReply: `429 wasmgate_rate_limited [[retry-after 30] [ratelimit "api";r=0;t=30] [ratelimit-policy "api";q=5;w=60] [x-envoy-ratelimited true]] slow down`},
+		{name: "error, failureMode deny", answer: Answer{Code: AnswerError}, wantCounters: "route.api.global_error",
+			wantReply: "500 wasmgate_rate_limit_service_error [] "},
+		{name: "timeout, failureMode deny", answer: Answer{Code: AnswerTimeout}, wantCounters: "route.api.global_timeout",
+			wantReply: "500 wasmgate_rate_limit_service_error [] "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := mustParse(t, planGlobal)
+			var plan Plan
+			p.Decide(&Request{Path: "/x", Headers: headerMap{"x-user": "u"}}, newTestEnv(), &plan)
+			plan.Complete(&tc.answer)
+			reply := ""
+			if r := plan.Reply; r != nil {
+				reply = fmt.Sprintf("%d %s %v %s", r.Status, r.Details, r.Headers, r.Body)
+			}
+			if plan.Call != nil || editList(plan.Request) != tc.wantRequest || editList(plan.Response) != tc.wantResponse ||
+				strings.Join(counterNames(p, &plan), " ") != tc.wantCounters || reply != tc.wantReply {
+				t.Fatalf("Complete: call %v request %q response %q counters %q reply %q\nwant request %q response %q counters %q reply %q",
+					plan.Call, editList(plan.Request), editList(plan.Response), counterNames(p, &plan), reply,
+					tc.wantRequest, tc.wantResponse, tc.wantCounters, tc.wantReply)
+			}
+		})
+	}
+	// failureMode allow admits.
+	p := mustParse(t, strings.Replace(planGlobal, `"deny"`, `"allow"`, 1))
+	var plan Plan
+	p.Decide(&Request{Path: "/x", Headers: headerMap{"x-user": "u"}}, newTestEnv(), &plan)
+	plan.Complete(&Answer{Code: AnswerTimeout})
+	if plan.Reply != nil || strings.Join(counterNames(p, &plan), " ") != "route.api.global_timeout route.api.destination.a.picked" {
+		t.Fatalf("failureMode allow: reply %+v, counters %q", plan.Reply, counterNames(p, &plan))
+	}
 }

@@ -168,6 +168,12 @@ var (
 	errUnknown   = errors.New("rate limit answer: overall code is neither OK nor OVER_LIMIT")
 )
 
+// Fail makes a the answer of a call that failed with code (AnswerError or
+// AnswerTimeout), keeping its slices' storage.
+func (a *Answer) Fail(code AnswerCode) {
+	*a = Answer{Code: code, ResponseHeaders: a.ResponseHeaders[:0], RequestHeaders: a.RequestHeaders[:0]}
+}
+
 // Decode reads an encoded RateLimitResponse into a, which it resets first,
 // keeping its slices' storage. Unknown fields are skipped. An answer whose
 // overall code is neither OK nor OVER_LIMIT is an error, as in Envoy.
