@@ -305,7 +305,7 @@ func testFailure(t *testing.T, replicas []*gateway, route string, status int, co
 	const perReplica = 10
 	const slack = 500 * time.Millisecond
 	for i, gw := range replicas {
-		before := failures(t, gw, route, counter)
+		before, _ := failures(t, gw, route, counter)
 		var took []time.Duration
 		for range perReplica {
 			start := time.Now()
@@ -324,19 +324,27 @@ func testFailure(t *testing.T, replicas []*gateway, route string, status int, co
 		if max := took[len(took)-1]; max > failTimeout+slack {
 			t.Errorf("slowest answer %v, want within the timeout %v (+%v)", max, failTimeout, slack)
 		}
-		if got := failures(t, gw, route, counter) - before; got != perReplica {
-			t.Errorf("%s counted %d failures, want %d", route, got, perReplica)
+		after, both := failures(t, gw, route, counter)
+		if after-before != perReplica {
+			t.Errorf("%s counted %d failures, want %d", route, after-before, perReplica)
 		}
-		t.Logf("/%s on replica %d, counted so far: %v", route, i, gw.stats(t, `wasmgate\.route\.`+route+`\.global_(error|timeout)$`))
+		t.Logf("/%s on replica %d, counted so far: %v", route, i, both)
 	}
 }
 
-// failures is the route's counter, or global_error + global_timeout.
-func failures(t *testing.T, gw *gateway, route, counter string) int64 {
-	if counter != "" {
-		return gw.counter(t, "wasmgate.route."+route+"."+counter)
+// failures reads the route's global_error and global_timeout counters
+// (one /stats read) and returns the one named counter, or their sum for "",
+// with both by name.
+func failures(t *testing.T, gw *gateway, route, counter string) (int64, map[string]int64) {
+	t.Helper()
+	both := map[string]int64{}
+	for name, v := range gw.stats(t, `wasmgate\.route\.`+regexp.QuoteMeta(route)+`\.global_(error|timeout)$`) {
+		both[name[strings.LastIndex(name, ".")+1:]] = v
 	}
-	return gw.counter(t, "wasmgate.route."+route+".global_error") + gw.counter(t, "wasmgate.route."+route+".global_timeout")
+	if counter != "" {
+		return both[counter], both
+	}
+	return both["global_error"] + both["global_timeout"], both
 }
 
 // toolPath finds a command installed by `make target`.
