@@ -234,23 +234,15 @@ func (p *parser) action(path string, v gjson.Result, routeName string) (entrySou
 			break
 		}
 		e = entrySource{kind: entryConstant, key: "generic_key"}
-		if dv, ok := fields["descriptorValue"]; ok {
-			e.value, _ = p.headerValue(path+".descriptorValue", dv)
-		} else {
-			p.fail(path, `missing field "descriptorValue"`)
-		}
-		if kv, ok := fields["descriptorKey"]; ok {
-			e.key, _ = p.headerValue(path+".descriptorKey", kv)
-		}
+		p.descriptorField(path, fields, "descriptorValue", true, &e.value)
+		p.descriptorField(path, fields, "descriptorKey", false, &e.key)
 	case "routeName":
 		fields, ok := p.object(path, val, "descriptorKey")
 		if !ok {
 			break
 		}
 		e = entrySource{kind: entryConstant, key: "route_name", value: routeName}
-		if kv, ok := fields["descriptorKey"]; ok {
-			e.key, _ = p.headerValue(path+".descriptorKey", kv)
-		}
+		p.descriptorField(path, fields, "descriptorKey", false, &e.key)
 	case "remoteAddress":
 		if !val.IsObject() || len(val.Map()) != 0 {
 			p.fail(path, "must be {} (it has no options), got %s", val.Raw)
@@ -267,6 +259,16 @@ func (p *parser) action(path string, v gjson.Result, routeName string) (entrySou
 		e.encoded = appendEntry(nil, e.key, e.value)
 	}
 	return e, true
+}
+
+// descriptorField reads the string fields[name], which is written into a
+// descriptor entry, into dst; required says whether it must be there.
+func (p *parser) descriptorField(path string, fields map[string]gjson.Result, name string, required bool, dst *string) {
+	if v, ok := fields[name]; ok {
+		*dst, _ = p.headerValue(path+"."+name, v)
+	} else if required {
+		p.fail(path, "missing field %q", name)
+	}
 }
 
 func (p *parser) requestHeadersAction(path string, v gjson.Result) entrySource {
@@ -291,11 +293,7 @@ func (p *parser) requestHeadersAction(path string, v gjson.Result) entrySource {
 	} else {
 		p.fail(path, `missing field "headerName"`)
 	}
-	if kv, ok := fields["descriptorKey"]; ok {
-		e.key, _ = p.headerValue(path+".descriptorKey", kv)
-	} else {
-		p.fail(path, `missing field "descriptorKey"`)
-	}
+	p.descriptorField(path, fields, "descriptorKey", true, &e.key)
 	if sv, ok := fields["skipIfAbsent"]; ok {
 		e.skipIfAbsent, _ = p.boolean(path+".skipIfAbsent", sv)
 	}
