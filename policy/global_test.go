@@ -353,3 +353,19 @@ func TestPlan_Complete(t *testing.T) {
 		t.Fatalf("failureMode allow: reply %+v, counters %q", plan.Reply, counterNames(p, &plan))
 	}
 }
+
+func TestPlan_Call_Allocs(t *testing.T) {
+	p := mustParse(t, `{"routes": [{"name": "api", "globalRateLimit": {"domain": "d", "cluster": "rl",
+	  "rateLimits": [{"actions": [{"genericKey": {"descriptorValue": "api"}}, {"remoteAddress": {}},
+	    {"requestHeaders": {"headerName": "x-user", "descriptorKey": "user"}}]}]}}]}`)
+	env := newTestEnv()
+	req := Request{Path: "/x", ClientAddress: "10.0.0.1:5", Headers: headerMap{"x-user": "u"}}
+	var plan Plan
+	answer := Answer{Code: AnswerOK}
+	if allocs := testing.AllocsPerRun(100, func() {
+		p.Decide(&req, env, &plan)
+		plan.Complete(&answer)
+	}); allocs != 0 || plan.Call != nil {
+		t.Fatalf("Decide and Complete with a global limit: %v allocations, want 0", allocs)
+	}
+}
