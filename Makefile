@@ -78,13 +78,15 @@ image: $(IMAGE_WASM) ## print the manifest digest of IMAGE_WASM's image (no regi
 push: $(IMAGE_WASM) ## push IMAGE_WASM to REGISTRY:TAG and print the manifest digest
 	@$(WASMGATE) image push -wasm $(IMAGE_WASM) -ref $(REGISTRY):$(TAG) -variant $(IMAGE_VARIANT)
 
-wasmplugin: $(IMAGE_WASM) ## render out/wasmplugin.yaml for POLICY and REGISTRY:TAG
-	$(WASMGATE) render -policy $(POLICY) -ref $(REGISTRY):$(TAG) -wasm $(IMAGE_WASM) -variant $(IMAGE_VARIANT) > out/wasmplugin.yaml.tmp
-	mv out/wasmplugin.yaml.tmp out/wasmplugin.yaml
+RENDER_FLAGS  ?=
+wasmplugin: $(IMAGE_WASM) ## render out/istio.yaml (WasmPlugin + VirtualService) for POLICY and REGISTRY:TAG (RENDER_FLAGS)
+	$(WASMGATE) render -policy $(POLICY) -ref $(REGISTRY):$(TAG) -wasm $(IMAGE_WASM) -variant $(IMAGE_VARIANT) $(RENDER_FLAGS) > out/istio.yaml.tmp
+	mv out/istio.yaml.tmp out/istio.yaml
 
 # The shipped example: keeps its comment header, re-renders the rest.
-deploy/wasmplugin.yaml: deploy/policy.json $(IMAGE_WASM)
-	{ sed '/^[^#]/,$$d' $@; $(WASMGATE) render -policy deploy/policy.json -ref registry.example.com/wasmgate:0.1.0 -wasm $(IMAGE_WASM); } > $@.tmp
+# TestRender_Deploy fails when it is not what today's build renders.
+deploy/istio.yaml: deploy/policy.json $(IMAGE_WASM)
+	{ sed '/^[^#]/,$$d' $@; $(WASMGATE) render -policy deploy/policy.json -ref registry.example.com/wasmgate:0.1.0 -wasm $(IMAGE_WASM) -new-gateway; } > $@.tmp
 	mv $@.tmp $@
 
 check: ## format, vet, regenerate, tidy; fails on a dirty tree

@@ -68,6 +68,7 @@ func TestRun_PushCheckRender(t *testing.T) {
 }
 
 func TestRun_Errors(t *testing.T) {
+	policyFile := filepath.Join("..", "..", "deploy", "policy.json")
 	dir := t.TempDir()
 	notWasm := filepath.Join(dir, "plugin.wasm")
 	if err := os.WriteFile(notWasm, []byte("text"), 0o644); err != nil {
@@ -87,6 +88,10 @@ func TestRun_Errors(t *testing.T) {
 		{name: "extra argument", args: []string{"image", "digest", "-wasm", notWasm, "x"}, want: `digest: unexpected argument "x"`},
 		{name: "bad format", args: []string{"render", "-policy", "p.json", "-o", "toml"}, want: `render: -o "toml": want yaml or json`},
 		{name: "bad selector", args: []string{"render", "-policy", "p.json", "-selector", "istio"}, want: `invalid value "istio" for flag -selector: "istio": want key=value`},
+		{name: "bad target ref", args: []string{"render", "-policy", "p.json", "-target-ref", "edge"}, want: `invalid value "edge" for flag -target-ref: "edge": want [GROUP/]KIND/NAME`},
+		{name: "bad names", args: []string{"render", "-policy", policyFile, "-ref", "r.example/w:1", "-digest", "sha256:" + strings.Repeat("a", 64), "-name", "Bad_Name", "-namespace", "NS!"},
+			want: policyFile + `: name "Bad_Name": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')` + "\n" +
+				`namespace "NS!": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
