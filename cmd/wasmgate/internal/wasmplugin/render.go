@@ -418,4 +418,3 @@ func or(s, def string) string {
 	}
 	return s
 }
-
