@@ -66,7 +66,8 @@ func testGateway(t *testing.T, b build, envoy, registry string, v1, v2 upstream)
 	begin := time.Now()
 	ref := registry + "/wasmgate/" + b.name + ":e2e"
 	digest := strings.TrimSpace(runCLI(t, "image", "push", "-wasm", b.wasm, "-ref", ref))
-	port := strings.TrimPrefix(freeLoopbackAddr(t), "127.0.0.1:")
+	// The Gateway's port; the relay binds the listener on a free one.
+	const port = "8080"
 	policyA, err := os.ReadFile(filepath.Join("testdata", "policy.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +81,7 @@ func testGateway(t *testing.T, b build, envoy, registry string, v1, v2 upstream)
 		return runCLI(t, "render", "-policy", file, "-ref", ref, "-digest", digest, "-new-gateway", "-gateway-port", port)
 	}
 	rendered := render(policyA)
-	t.Logf("rendered for the gateway on port %s:\n%s", port, rendered)
+	t.Logf("rendered:\n%s", rendered)
 
 	m := mesh.DefaultMeshConfig()
 	m.EnableTracing = false
@@ -97,7 +98,7 @@ func testGateway(t *testing.T, b build, envoy, registry string, v1, v2 upstream)
 	cache := wasm.NewLocalFileCache(t.TempDir(), wasm.Options{InsecureRegistries: sets.New(registry)})
 	t.Cleanup(cache.Cleanup)
 	rl := startRelay(t, istiod.Listener.Addr().String(), cache)
-	gw := startEnvoy(t, envoy, rl.addr, port)
+	gw := startEnvoy(t, envoy, rl)
 	t.Logf("istiod, relay and envoy up in %v", time.Since(begin).Round(time.Millisecond))
 
 	t.Run("Envoy gets the Wasm filter, not the deny-all fallback", func(t *testing.T) {
@@ -279,6 +280,42 @@ func testGateway(t *testing.T, b build, envoy, registry string, v1, v2 upstream)
 		}
 	})
 
+	// Last, as it leaves the gateway refusing everything: what FAIL_CLOSE
+	// does when the agent cannot fetch the module (docs/deploy.md).
+	t.Run("unpullable image refuses all traffic", func(t *testing.T) {
+		missingRef := registry + "/wasmgate/missing:e2e"
+		unpullable := strings.Replace(render(policyB), "url: oci://"+ref, "url: oci://"+missingRef, 1)
+		if !strings.Contains(unpullable, missingRef) {
+			t.Fatalf("no url oci://%s in the rendered WasmPlugin", ref)
+		}
+		pushed := time.Now()
+		updateWasmPlugin(t, istiod, unpullable)
+		ext := await(t, rl, pushTimeout, "ECDS update", func(r *relay) (sentExtension, bool) {
+			for _, e := range r.extensions {
+				if strings.Contains(e.name, "wasmgate") && e.at.After(pushed) {
+					return e, true
+				}
+			}
+			return sentExtension{}, false
+		})
+		if ext.typeURL != rbacFilterType {
+			t.Fatalf("ECDS for an unpullable image: %s, want Istio's fallback %s", ext.typeURL, rbacFilterType)
+		}
+		deadline := time.Now().Add(pushTimeout)
+		for {
+			r := gw.get(t, "/probe", nil)
+			if r.status == http.StatusForbidden {
+				body := r.body
+				t.Logf("unpullable image: ECDS %s after %v; requests get %d %q", ext.typeURL, ext.at.Sub(pushed).Round(time.Millisecond), r.status, body)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status %d after %v, want 403 from the deny-all fallback", r.status, pushTimeout)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+
 	select {
 	case <-gw.exited:
 		t.Errorf("envoy exited: %v", gw.waitErr)
@@ -344,16 +381,18 @@ type gatewayProcess struct {
 	client  *http.Client
 }
 
-func startEnvoy(t *testing.T, envoy, relayAddr, port string) *gatewayProcess {
+// startEnvoy starts Envoy with the relay as its ADS server and waits until
+// the gateway serves; it fails at once when Envoy refuses what istiod sent.
+func startEnvoy(t *testing.T, envoy string, rl *relay) *gatewayProcess {
 	t.Helper()
 	dir := t.TempDir()
 	tmpl, err := template.ParseFiles(filepath.Join("testdata", "bootstrap.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, relayPort, _ := net.SplitHostPort(relayAddr)
+	host, relayPort, _ := net.SplitHostPort(rl.addr)
 	var cfg bytes.Buffer
-	if err := tmpl.Execute(&cfg, map[string]string{"Relay": relayAddr, "RelayHost": host, "RelayPort": relayPort}); err != nil {
+	if err := tmpl.Execute(&cfg, map[string]string{"Relay": rl.addr, "RelayHost": host, "RelayPort": relayPort}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "envoy.yaml"), cfg.Bytes(), 0o644); err != nil {
@@ -389,7 +428,6 @@ func startEnvoy(t *testing.T, envoy, relayAddr, port string) *gatewayProcess {
 			t.Logf("envoy log:\n%s", tail(string(log), 150))
 		}
 	})
-	gw.url = "http://127.0.0.1:" + port
 	// Ready when the gateway answers a policy route through the upstream.
 	deadline := time.Now().Add(startTimeout)
 	for {
@@ -399,12 +437,25 @@ func startEnvoy(t *testing.T, envoy, relayAddr, port string) *gatewayProcess {
 			t.Fatalf("envoy exited: %v\n%s", gw.waitErr, tail(string(log), 80))
 		default:
 		}
+		rl.mu.Lock()
+		for _, n := range rl.nacks {
+			t.Errorf("envoy refused %s: %s", n.GetTypeUrl(), n.GetErrorDetail().GetMessage())
+		}
+		rl.mu.Unlock()
+		if t.Failed() {
+			t.FailNow()
+		}
 		if gw.admin == "" {
 			if addr, err := os.ReadFile(filepath.Join(dir, "admin-address")); err == nil && len(addr) > 0 {
 				gw.admin = "http://" + strings.TrimSpace(string(addr))
 			}
 		}
-		if resp, err := gw.client.Get(gw.url + "/probe"); err == nil {
+		if gw.admin != "" && gw.url == "" {
+			gw.url = gw.listenerURL()
+		}
+		if gw.url == "" {
+			// not bound yet
+		} else if resp, err := gw.client.Get(gw.url + "/probe"); err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -416,6 +467,35 @@ func startEnvoy(t *testing.T, envoy, relayAddr, port string) *gatewayProcess {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// listenerURL returns the gateway listener's URL from the admin interface,
+// or "" before it is bound.
+func (gw *gatewayProcess) listenerURL() string {
+	resp, err := gw.client.Get(gw.admin + "/listeners?format=json")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var listeners struct {
+		Statuses []struct {
+			LocalAddress struct {
+				SocketAddress struct {
+					Address   string `json:"address"`
+					PortValue int    `json:"port_value"`
+				} `json:"socket_address"`
+			} `json:"local_address"`
+		} `json:"listener_statuses"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&listeners) != nil {
+		return ""
+	}
+	for _, l := range listeners.Statuses {
+		if sa := l.LocalAddress.SocketAddress; sa.Address == "127.0.0.1" && sa.PortValue != 0 {
+			return "http://127.0.0.1:" + strconv.Itoa(sa.PortValue)
+		}
+	}
+	return ""
 }
 
 func tail(s string, n int) string {
@@ -430,6 +510,7 @@ func tail(s string, n int) string {
 type response struct {
 	status int
 	header http.Header
+	body   string
 	reply  reply
 }
 
@@ -450,7 +531,7 @@ func (gw *gatewayProcess) do(client *http.Client, path string, headers map[strin
 	if err != nil {
 		return response{}, err
 	}
-	r := response{status: resp.StatusCode, header: resp.Header}
+	r := response{status: resp.StatusCode, header: resp.Header, body: string(body)}
 	if resp.StatusCode == http.StatusOK {
 		if err := json.Unmarshal(body, &r.reply); err != nil {
 			return r, fmt.Errorf("%s: body %q: %v", path, body, err)
@@ -565,12 +646,13 @@ func (gw *gatewayProcess) workerConnections(t *testing.T) [2]int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := gw.url[strings.LastIndex(gw.url, ":")+1:]
 	var out [2]int
 	found := 0
 	for _, line := range strings.Split(string(body), "\n") {
 		name, value, ok := strings.Cut(line, ": ")
-		if !ok || !strings.Contains(name, "_"+port+".worker_") {
+		// The gateway is the only listener on 127.0.0.1 (stats name the
+		// configured address, 127.0.0.1_0).
+		if !ok || !strings.HasPrefix(name, "listener.127.0.0.1_") {
 			continue
 		}
 		for w := range out {

@@ -122,7 +122,7 @@ func (r *relay) DeltaAggregatedResources(discovery.AggregatedDiscoveryService_De
 }
 
 // transform does istio-agent's conversion of ECDS responses, and binds
-// listeners to loopback.
+// listeners to loopback on kernel-picked ports.
 func (r *relay) transform(resp *discovery.DiscoveryResponse) error {
 	switch resp.GetTypeUrl() {
 	case extensionConfigType:
@@ -145,8 +145,11 @@ func (r *relay) transform(resp *discovery.DiscoveryResponse) error {
 			if err := res.UnmarshalTo(&l); err != nil {
 				return err
 			}
+			// istiod binds the gateway to 0.0.0.0 on the Gateway's port;
+			// here it binds loopback on a port the kernel picks.
 			if sa := l.GetAddress().GetSocketAddress(); sa.GetAddress() == "0.0.0.0" {
 				sa.Address = "127.0.0.1"
+				sa.PortSpecifier = &core.SocketAddress_PortValue{PortValue: 0}
 			}
 			var names []string
 			for _, fc := range l.GetFilterChains() {
