@@ -551,8 +551,13 @@ func (gw *gateway) listenerAddress() (string, error) {
 
 // stats returns the admin interface's counters and gauges whose names match
 // the regular expression filter.
+//
+// The plugin adds its counts to Envoy's every flushPeriod in each worker
+// (docs/policy.md), so stats first waits three of those: every count of a
+// request answered before the call is then in /stats.
 func (gw *gateway) stats(t *testing.T, filter string) map[string]int64 {
 	t.Helper()
+	time.Sleep(3 * flushPeriod)
 	status, body, err := gw.adminGet("/stats?filter=" + url.QueryEscape(filter))
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("admin /stats: %d %v", status, err)
@@ -569,6 +574,9 @@ func (gw *gateway) stats(t *testing.T, filter string) map[string]int64 {
 	}
 	return m
 }
+
+// flushPeriod is how often the plugin flushes its counters.
+const flushPeriod = 250 * time.Millisecond
 
 // counter returns the plugin counter name, which must exist once behind
 // Envoy's prefix for Wasm metrics.
