@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -16,7 +17,6 @@ import (
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/listtype"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
 	apiservervalidation "k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
 	"sigs.k8s.io/yaml"
@@ -100,17 +100,17 @@ func compileCRDs(all []byte) (map[string]*crdValidator, error) {
 // validate checks obj, a JSON-decoded object (numbers as int64 or float64),
 // in the API server's order: unknown fields (which strict field validation
 // refuses), the OpenAPI schema, list-type uniqueness, CEL rules.
-func (v *crdValidator) validate(obj map[string]any) field.ErrorList {
-	var errs field.ErrorList
+func (v *crdValidator) validate(obj map[string]any) []error {
+	var errs []error
 	unknown := pruning.PruneWithOptions(deepCopy(obj), v.structural, true, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})
 	for _, path := range unknown {
-		errs = append(errs, field.Invalid(nil, nil, path+": unknown field"))
+		errs = append(errs, fmt.Errorf("%s: unknown field", path))
 	}
-	errs = append(errs, apiservervalidation.ValidateCustomResource(nil, obj, v.schema)...)
-	errs = append(errs, listtype.ValidateListSetsAndMaps(nil, v.structural, obj)...)
-	if v.cel != nil {
-		celErrs, _ := v.cel.Validate(context.Background(), nil, v.structural, obj, nil, celconfig.RuntimeCELCostBudget)
-		errs = append(errs, celErrs...)
+	fieldErrs := apiservervalidation.ValidateCustomResource(nil, obj, v.schema)
+	fieldErrs = append(fieldErrs, listtype.ValidateListSetsAndMaps(nil, v.structural, obj)...)
+	celErrs, _ := v.cel.Validate(context.Background(), nil, v.structural, obj, nil, celconfig.RuntimeCELCostBudget)
+	for _, e := range append(fieldErrs, celErrs...) {
+		errs = append(errs, errors.New(e.Error()))
 	}
 	return errs
 }

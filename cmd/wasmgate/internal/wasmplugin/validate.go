@@ -171,14 +171,7 @@ func checkCRD(obj map[string]any) error {
 	if err != nil {
 		return err
 	}
-	if errs := v.validate(obj); len(errs) > 0 {
-		msgs := make([]error, len(errs))
-		for i, e := range errs {
-			msgs[i] = errors.New(e.Error())
-		}
-		return errors.Join(msgs...)
-	}
-	return nil
+	return errors.Join(v.validate(obj)...)
 }
 
 // CheckDigest checks spec.sha256 against what Istio's agent verifies it

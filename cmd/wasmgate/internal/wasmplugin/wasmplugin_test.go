@@ -626,3 +626,58 @@ func TestProtoErrorText(t *testing.T) {
 		t.Errorf("protoErrorText(%q) = %q, want %q", err, got, want)
 	}
 }
+
+func TestValidateObjects_Errors(t *testing.T) {
+	vs := string(mustRead(t, filepath.Join("testdata", "virtualservice.yaml")))
+	tests := []struct {
+		name     string
+		old, new string // one edit of testdata/virtualservice.yaml
+		want     string
+	}{
+		{
+			name: "unknown field",
+			old:  "    name: reviews-0\n", new: "    name: reviews-0\n    retries: 3\n",
+			want: "VirtualService wasmgate: spec.http[0].retries: Invalid value: \"integer\": spec.http[0].retries in body must be of type object: \"integer\"",
+		},
+		{
+			name: "misspelt field",
+			old:  "  gateways:", new: "  gateway:",
+			want: "VirtualService wasmgate: spec.gateway: unknown field",
+		},
+		{
+			name: "CEL rule",
+			old:  "    name: reviews-0\n", new: "    name: reviews-0\n    timeout: 0s\n",
+			want: `VirtualService wasmgate: spec.http[0].timeout: Invalid value: "0s": must be a valid duration greater than 1ms`,
+		},
+		{
+			name: "unknown kind",
+			old:  "kind: VirtualService", new: "kind: DestinationRule",
+			want: `DestinationRule wasmgate: kind "DestinationRule": want WasmPlugin, VirtualService or Gateway`,
+		},
+		{
+			name: "bad name",
+			old:  "  name: wasmgate\n", new: "  name: wasm_gate\n",
+			want: `VirtualService wasm_gate: metadata.name: "wasm_gate": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(vs, tc.old) {
+				t.Fatalf("testdata/virtualservice.yaml has no %q", tc.old)
+			}
+			_, err := ValidateObjects([]byte(strings.Replace(vs, tc.old, tc.new, 1)))
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("error = %v\nwant    %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func mustRead(t *testing.T, file string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
