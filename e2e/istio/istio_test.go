@@ -209,6 +209,27 @@ func testGateway(t *testing.T, b build, envoy, registry string, v1, v2 upstream)
 		}
 	})
 
+	t.Run("subsets through a DestinationRule", func(t *testing.T) {
+		const host = "product.default.svc.cluster.local"
+		for subset, want := range map[string]string{"v1": v1Host, "v2": v2Host} {
+			hint := host + "|" + subset
+			for range 10 {
+				r := gw.get(t, "/subsets/1", map[string]string{"x-canary": hint})
+				if r.status != http.StatusOK || r.reply.Service != want {
+					t.Fatalf("x-canary %s: status %d from %q, want %s", hint, r.status, r.reply.Service, want)
+				}
+				if got := r.reply.Headers["x-route-to"]; len(got) != 1 || got[0] != hint {
+					t.Errorf("hint upstream %q, want %q", got, hint)
+				}
+			}
+		}
+		counts := gw.count(t, 200, 4, func(int) (string, map[string]string) { return "/subsets/1", nil })
+		t.Logf("subsets 50/50, 200 requests: %v", counts)
+		if counts[v1Host] < 70 || counts[v2Host] < 70 {
+			t.Errorf("subsets 50/50: %v, want each over 70 of 200 (7 σ below 100)", counts)
+		}
+	})
+
 	t.Run("a client cannot set the hint", func(t *testing.T) {
 		r := gw.get(t, "/elsewhere", map[string]string{"x-route-to": v2Host})
 		if r.status != http.StatusNotFound {
