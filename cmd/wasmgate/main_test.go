@@ -74,11 +74,25 @@ func TestRun_Errors(t *testing.T) {
 	if err := os.WriteFile(notWasm, []byte("text"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	badPolicy := filepath.Join(dir, "bad-policy.yaml")
+	manifest := `apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: {name: wasmgate, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  url: oci://registry.example/wasmgate:v1
+  pluginConfig: {routes: [{route: [{destination: {host: a}, weight: -1}]}]}
+`
+	if err := os.WriteFile(badPolicy, []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
 		want string
 	}{
+		{name: "validate an invalid pluginConfig", args: []string{"validate", "-f", badPolicy},
+			want: badPolicy + ": WasmPlugin wasmgate: spec.pluginConfig: routes[0].route[0].weight: must be an integer from 0 to 2147483647, got -1"},
 		{name: "no command", args: nil, want: "usage: wasmgate image|render|validate [flags] (-h for each)"},
 		{name: "unknown command", args: []string{"pull"}, want: `unknown command "pull"; usage: wasmgate image|render|validate [flags] (-h for each)`},
 		{name: "image without command", args: []string{"image"}, want: "usage: wasmgate image push|digest|check [flags] (-h for each)"},
