@@ -36,7 +36,14 @@
 //     would serve) and enableAutoMtls=false (else SDS sockets istio-agent
 //     would serve).
 //
-// The relay changes one thing more, as istio-agent's environment would make
-// unnecessary: the gateway listener's 0.0.0.0 becomes 127.0.0.1, since the
-// test binds loopback only.
+// With these switches off Envoy 1.40 NACKs the gateway's listener
+// (istio.metadata_exchange as io.istio.http.peer_metadata.Config, then
+// istio.alpn) and its clusters (envoy.tcp.metadataexchange); the test fails
+// at once on any NACK, and checks that no istio.* HTTP filter is left. No
+// filter is stripped.
+//
+// The relay changes one thing more, for the test's sake only: the gateway
+// listener istiod binds to 0.0.0.0 on the Gateway's port binds 127.0.0.1 on
+// a port the kernel picks (servers here bind loopback only, and a fixed
+// port could be taken).
 package istio
