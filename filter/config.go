@@ -21,12 +21,18 @@ type config struct {
 }
 
 type routeState struct {
+	name      []byte // the route's name, for the route property
 	limitKeys limitKeys
 }
+
+// routePropertyName is the property the matched route's name is written to;
+// Envoy keeps it in the stream's filter state as "wasm." + the name.
+const routePropertyName = "wasmgate_route"
 
 func newConfig(pol *policy.Policy, plugin string) *config {
 	c := &config{policy: pol, routes: make([]routeState, len(pol.Routes()))}
 	for _, r := range pol.Routes() {
+		c.routes[r.Index].name = []byte(r.Name)
 		if rl := r.RateLimit; rl != nil {
 			c.routes[r.Index].limitKeys = newLimitKeys(plugin, r.Name, rl.MaxKeys)
 		}

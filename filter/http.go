@@ -39,6 +39,11 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) action {
 	plan := &h.plan
 	c.policy.Decide(&h.request, h, plan)
 	applyEdits(plan.Request, replaceHTTPRequestHeader, addHTTPRequestHeader, removeHTTPRequestHeader)
+	if r := plan.Route; r != nil {
+		if err := setRouteProperty(c.routes[r.Index].name); err != nil {
+			logDebug("wasmgate: recording the route: " + err.Error())
+		}
+	}
 	c.counters.add(plan.Counters)
 	if plan.Limit.Err != nil && plan.Limit.Err != policy.ErrContended {
 		logDebug("wasmgate: rate-limit bucket of route " + plan.Route.Name + ": " + plan.Limit.Err.Error())

@@ -39,6 +39,7 @@ var (
 	setVMContext              = proxywasm.SetVMContext
 	getPluginConfiguration    = proxywasm.GetPluginConfiguration
 	getProperty               = proxywasm.GetProperty
+	sdkSetProperty            = proxywasm.SetProperty
 	getHTTPRequestHeaders     = proxywasm.GetHttpRequestHeaders
 	replaceHTTPRequestHeader  = proxywasm.ReplaceHttpRequestHeader
 	addHTTPRequestHeader      = proxywasm.AddHttpRequestHeader
