@@ -21,11 +21,7 @@ TINYGO_BUILD  = $(TINYGO) build -target=wasi -scheduler=none -buildmode=wasi-leg
 # The Go modules: the plugin's (.) and the tooling beside it.
 MODULES := . cmd/wasmgate e2e
 
-<<<<<<< HEAD
-.PHONY: build bench-modules tinygo envoy registry ratelimit redis registry-serve tools run test test-e2e bench-tools bench bench-soak bench-global check clean image push wasmplugin
-=======
-.PHONY: build bench-modules tinygo envoy registry registry-serve tools run test test-e2e test-istio bench-tools bench bench-soak check clean image push wasmplugin
->>>>>>> main
+.PHONY: build bench-modules tinygo envoy registry ratelimit redis registry-serve tools run test test-e2e test-istio bench-tools bench bench-soak bench-global check clean image push wasmplugin
 
 build: out/wasmgate-go.wasm out/wasmgate-tinygo.wasm ## build both plugin modules
 
