@@ -9,6 +9,7 @@ include build/tools.env
 export WASMGATE_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/wasmgate
 TINYGO := $(WASMGATE_CACHE)/tinygo-$(TINYGO_VERSION)/bin/tinygo
 ENVOY  := $(WASMGATE_CACHE)/envoy-$(ENVOY_VERSION)/bin/envoy
+RATELIMIT := $(WASMGATE_CACHE)/ratelimit-$(RATELIMIT_VERSION)/bin/ratelimit
 GO_SOURCES := go.mod go.sum $(shell find cmd/plugin filter policy -name '*.go' -not -name '*_test.go')
 EMPTY_SOURCES := go.mod go.sum $(wildcard internal/emptyplugin/*.go)
 # Build commands of each SDK, shared by the plugin and the benchmark's empty plugin.
@@ -20,7 +21,7 @@ TINYGO_BUILD  = $(TINYGO) build -target=wasi -scheduler=none -buildmode=wasi-leg
 # The Go modules: the plugin's (.) and the tooling beside it.
 MODULES := . cmd/wasmgate e2e
 
-.PHONY: build bench-modules tinygo envoy registry registry-serve tools run test test-e2e bench-tools bench bench-soak check clean image push wasmplugin
+.PHONY: build bench-modules tinygo envoy registry ratelimit redis registry-serve tools run test test-e2e test-istio bench-tools bench bench-soak bench-global check clean image push wasmplugin
 
 build: out/wasmgate-go.wasm out/wasmgate-tinygo.wasm ## build both plugin modules
 
@@ -56,7 +57,14 @@ $(ENVOY):
 registry: ## install Debian's docker-registry (CNCF Distribution) for the registry tests
 	bash build/install-registry.sh >/dev/null
 
-tools: tinygo envoy registry ## install every tool the tests need
+ratelimit: $(RATELIMIT) ## install envoyproxy/ratelimit (Envoy's rate limit service) into the tools cache
+$(RATELIMIT):
+	bash build/install-ratelimit.sh >/dev/null
+
+redis: ## install Debian's redis-server, the rate limit service's store
+	bash build/install-redis.sh >/dev/null
+
+tools: tinygo envoy registry ratelimit redis ## install every tool the tests need
 
 RUN_WASM ?= out/wasmgate-go.wasm
 run: $(RUN_WASM) envoy ## build the plugin and serve the demo gateway (GATEWAY_PORT, ADMIN_PORT, RUN_WASM)
@@ -66,6 +74,7 @@ test: tools build ## install what is missing and run every test
 	go version
 	$(ENVOY) --version | grep -o 'version: .*'
 	set -e; for m in $(MODULES); do echo "== module $$m"; (cd $$m && go test -count=1 -timeout 30m ./...); done
+	$(MAKE) test-istio
 	# The filter's Go leg once more with the TinyGo build's SDK shim.
 	go test -count=1 -tags wasmgate_tetrate ./filter
 	# The soak: fails when a module's memory grows over 1M requests.
@@ -82,8 +91,16 @@ bench: build bench-modules envoy bench-tools ## the plugin against Envoy's nativ
 bench-soak: build bench-modules envoy bench-tools ## Envoy's memory over 1M requests per build (about 4 minutes)
 	bash build/bench.sh soak
 
-test-e2e: envoy build ## only the end-to-end tests against a real Envoy
+bench-global: build envoy ratelimit redis ## added cost of a global limit vs Envoy's native rate limit filter (about 2 minutes)
+	cd e2e && go test -count=1 -run 'TestGlobalLimit_Bench' -global-bench $(or $(GLOBAL_BENCH_REQUESTS),5000) -v . | grep -v 'envoy ready'
+
+test-e2e: envoy ratelimit redis build ## only the end-to-end tests against a real Envoy
 	cd e2e && go test -count=1 .
+
+# Its own module, out of go.work: Istio's dependencies would move the others'
+# versions. The first build compiles Istio's control plane (minutes).
+test-istio: envoy registry build ## both builds through Istio's discovery server and a real Envoy gateway
+	cd e2e/istio && GOWORK=off go test -count=1 -timeout 30m ./...
 
 # Delivery: the OCI image Istio's WasmPlugin pulls, and the WasmPlugin itself.
 REGISTRY      ?= 127.0.0.1:5000/wasmgate
@@ -102,19 +119,22 @@ image: $(IMAGE_WASM) ## print the manifest digest of IMAGE_WASM's image (no regi
 push: $(IMAGE_WASM) ## push IMAGE_WASM to REGISTRY:TAG and print the manifest digest
 	@$(WASMGATE) image push -wasm $(IMAGE_WASM) -ref $(REGISTRY):$(TAG) -variant $(IMAGE_VARIANT)
 
-wasmplugin: $(IMAGE_WASM) ## render out/wasmplugin.yaml for POLICY and REGISTRY:TAG
-	$(WASMGATE) render -policy $(POLICY) -ref $(REGISTRY):$(TAG) -wasm $(IMAGE_WASM) -variant $(IMAGE_VARIANT) > out/wasmplugin.yaml.tmp
-	mv out/wasmplugin.yaml.tmp out/wasmplugin.yaml
+RENDER_FLAGS  ?=
+wasmplugin: $(IMAGE_WASM) ## render out/istio.yaml (WasmPlugin + VirtualService) for POLICY and REGISTRY:TAG (RENDER_FLAGS)
+	$(WASMGATE) render -policy $(POLICY) -ref $(REGISTRY):$(TAG) -wasm $(IMAGE_WASM) -variant $(IMAGE_VARIANT) $(RENDER_FLAGS) > out/istio.yaml.tmp
+	mv out/istio.yaml.tmp out/istio.yaml
 
 # The shipped example: keeps its comment header, re-renders the rest.
-deploy/wasmplugin.yaml: deploy/policy.json $(IMAGE_WASM)
-	{ sed '/^[^#]/,$$d' $@; $(WASMGATE) render -policy deploy/policy.json -ref registry.example.com/wasmgate:0.1.0 -wasm $(IMAGE_WASM); } > $@.tmp
+# TestRender_Deploy fails when it is not what today's build renders.
+deploy/istio.yaml: deploy/policy.json $(IMAGE_WASM)
+	{ sed '/^[^#]/,$$d' $@; $(WASMGATE) render -policy deploy/policy.json -ref registry.example.com/wasmgate:0.1.0 -wasm $(IMAGE_WASM) -new-gateway; } > $@.tmp
 	mv $@.tmp $@
 
 check: ## format, vet, regenerate, tidy; fails on a dirty tree
 	gofmt -w $$(git ls-files '*.go')
 	go generate ./...
 	set -e; for m in $(MODULES); do (cd $$m && go vet ./... && GOWORK=off go mod tidy); done
+	cd e2e/istio && GOWORK=off go vet ./... && GOWORK=off go mod tidy
 	git diff --exit-code
 
 clean:

@@ -31,7 +31,10 @@ const invalidPolicyPrefix = "wasmgate: invalid policy: "
 
 type vmContext struct{ defaultVMContext }
 
-func (*vmContext) OnVMStart(int) onVMStartStatus { return vmStartOK }
+func (*vmContext) OnVMStart(int) onVMStartStatus {
+	reserveHeap()
+	return vmStartOK
+}
 
 func (*vmContext) NewPluginContext(uint32) pluginContextIface { return &pluginContext{} }
 
@@ -53,6 +56,7 @@ type pluginContext struct {
 }
 
 func (p *pluginContext) OnPluginStart(int) onPluginStatus {
+	releaseHeap()
 	data, err := getPluginConfiguration()
 	if err != nil && err != errNotFound {
 		logCritical(invalidPolicyPrefix + "reading the plugin configuration: " + err.Error())
@@ -100,7 +104,7 @@ func (p *pluginContext) flush() {
 	p.retired = kept
 }
 
-func (p *pluginContext) NewHttpContext(uint32) httpContextIface {
+func (p *pluginContext) NewHttpContext(contextID uint32) httpContextIface {
 	var h *httpContext
 	if n := len(p.free); n > 0 {
 		h = p.free[n-1]
@@ -109,7 +113,7 @@ func (p *pluginContext) NewHttpContext(uint32) httpContextIface {
 	} else {
 		h = &httpContext{plugin: p}
 	}
-	h.config = p.config
+	h.config, h.contextID = p.config, contextID
 	if h.config != nil {
 		h.config.streams++
 	}

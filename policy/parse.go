@@ -110,7 +110,7 @@ func (p *parser) policy(doc gjson.Result) *Policy {
 }
 
 func (p *parser) route(path string, i int, v gjson.Result) *Route {
-	fields, ok := p.object(path, v, "name", "match", "rewrite", "headers", "route", "split", "rateLimit")
+	fields, ok := p.object(path, v, "name", "match", "rewrite", "headers", "route", "split", "rateLimit", "globalRateLimit")
 	if !ok {
 		return nil
 	}
@@ -143,6 +143,9 @@ func (p *parser) route(path string, i int, v gjson.Result) *Route {
 	}
 	if lv, ok := fields["rateLimit"]; ok {
 		r.RateLimit = p.rateLimit(path+".rateLimit", lv, r.Name)
+	}
+	if gv, ok := fields["globalRateLimit"]; ok {
+		r.GlobalLimit = p.globalLimit(path+".globalRateLimit", gv, r.Name)
 	}
 	return r
 }
