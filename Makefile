@@ -14,7 +14,7 @@ GO_SOURCES := go.mod go.sum $(shell find cmd/plugin filter policy -name '*.go' -
 EMPTY_SOURCES := go.mod go.sum $(wildcard internal/emptyplugin/*.go)
 # Build commands of each SDK, shared by the plugin and the benchmark's empty plugin.
 GO_WASM_BUILD = GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags='-s -w'
-# TINYGO_OPT=z makes the TinyGo module about 110 KB smaller (docs/BENCHMARKS.md,
+# TINYGO_OPT=z makes the TinyGo module about 125 KB smaller (docs/BENCHMARKS.md,
 # "Module size"); its cost per request is measured with `make bench`.
 TINYGO_OPT ?= 2
 TINYGO_BUILD  = $(TINYGO) build -target=wasi -scheduler=none -buildmode=wasi-legacy -no-debug -opt=$(TINYGO_OPT) -tags=custommalloc
@@ -88,7 +88,7 @@ bench-tools: ## install the benchmark's load generators: Debian's wrk, vegeta (G
 bench: build bench-modules envoy bench-tools ## the plugin against Envoy's native filters, one worker (about 8 minutes)
 	bash build/bench.sh compare
 
-bench-soak: build bench-modules envoy bench-tools ## Envoy's memory over 1M requests per build (about 4 minutes)
+bench-soak: build bench-modules envoy bench-tools ## Envoy's memory over 1M requests per build (about 5 minutes)
 	bash build/bench.sh soak
 
 bench-global: build envoy ratelimit redis ## added cost of a global limit vs Envoy's native rate limit filter (about 2 minutes)

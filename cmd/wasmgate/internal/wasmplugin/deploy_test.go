@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	bootstrap "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	wasmfilter "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -17,11 +18,18 @@ import (
 	"github.com/wasmgate/wasmgate/policy"
 )
 
-// TestDeploy_EnvoyRemote decodes deploy/envoy-remote.yaml strictly into
-// Envoy's bootstrap API, and checks that it loads the module remotely with a
-// sha256 and carries the seed policy.
-func TestDeploy_EnvoyRemote(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "deploy", "envoy-remote.yaml"))
+// TestDeploy_EnvoyNative decodes deploy/envoy-native.yaml (the seed policy
+// in Envoy's own filters, the anchor of make bench) strictly into Envoy's
+// bootstrap API; make bench runs it and checks what it does.
+func TestDeploy_EnvoyNative(t *testing.T) {
+	readBootstrap(t, "envoy-native.yaml")
+}
+
+// readBootstrap decodes deploy/name strictly into Envoy's bootstrap API and
+// checks Envoy's field rules.
+func readBootstrap(t *testing.T, name string) *bootstrap.Bootstrap {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "deploy", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,6 +48,14 @@ func TestDeploy_EnvoyRemote(t *testing.T) {
 	if err := b.ValidateAll(); err != nil {
 		t.Fatalf("Envoy's field rules: %v", err)
 	}
+	return &b
+}
+
+// TestDeploy_EnvoyRemote decodes deploy/envoy-remote.yaml strictly into
+// Envoy's bootstrap API, and checks that it loads the module remotely with a
+// sha256 and carries the seed policy.
+func TestDeploy_EnvoyRemote(t *testing.T) {
+	b := readBootstrap(t, "envoy-remote.yaml")
 	var conn hcm.HttpConnectionManager
 	if err := b.GetStaticResources().GetListeners()[0].GetFilterChains()[0].GetFilters()[0].GetTypedConfig().UnmarshalTo(&conn); err != nil {
 		t.Fatal(err)
