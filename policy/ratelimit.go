@@ -90,7 +90,7 @@ func ceilSeconds(d time.Duration) uint64 {
 }
 
 func (p *parser) rateLimit(path string, v gjson.Result, routeName string) *RateLimit {
-	fields, ok := p.object(path, v, "tokenBucket", "key", "maxKeys", "shadow", "status", "body", "fields", "fieldsOnAllowed", "onContention")
+	fields, ok := p.object(path, v, schemaRateLimit)
 	if !ok {
 		return nil
 	}
@@ -123,13 +123,13 @@ func (p *parser) rateLimit(path string, v gjson.Result, routeName string) *RateL
 		rl.Body, _ = p.str(path+".body", bv)
 	}
 	if fv, ok := fields["fields"]; ok {
-		rl.Fields = FieldsMode(p.enum(path+".fields", fv, "ietf", "none", "legacy", "both"))
+		rl.Fields = FieldsMode(p.enum(path+".fields", fv, fieldsModes...))
 	}
 	if fv, ok := fields["fieldsOnAllowed"]; ok {
 		rl.FieldsOnAllowed, _ = p.boolean(path+".fieldsOnAllowed", fv)
 	}
 	if cv, ok := fields["onContention"]; ok {
-		rl.OnContention = ContentionPolicy(p.enum(path+".onContention", cv, "allow", "deny"))
+		rl.OnContention = ContentionPolicy(p.enum(path+".onContention", cv, contentionPolicies...))
 	}
 	if len(p.errs) != before {
 		return nil
@@ -143,7 +143,7 @@ func (p *parser) rateLimit(path string, v gjson.Result, routeName string) *RateL
 
 func (p *parser) tokenBucket(path string, v gjson.Result) Bucket {
 	var b Bucket
-	fields, ok := p.object(path, v, "maxTokens", "tokensPerFill", "fillInterval")
+	fields, ok := p.object(path, v, schemaTokenBucket)
 	if !ok {
 		return b
 	}
@@ -177,7 +177,7 @@ func (p *parser) tokenBucket(path string, v gjson.Result) Bucket {
 }
 
 func (p *parser) limitKey(path string, v gjson.Result) keySource {
-	which, val, ok := p.oneOf(path, v, "header", "clientAddress")
+	which, val, ok := p.oneOf(path, v, schemaLimitKey)
 	if !ok {
 		return keySource{}
 	}

@@ -151,7 +151,7 @@ func (p *parser) split(routePath string, list gjson.Result, splitJSON gjson.Resu
 
 func (p *parser) destination(path string, i int, v gjson.Result, weightRequired bool) (Destination, bool) {
 	d := Destination{Index: i, Weight: 100}
-	fields, ok := p.object(path, v, "destination", "weight", "hint")
+	fields, ok := p.object(path, v, schemaDestination)
 	if !ok {
 		return d, false
 	}
@@ -159,7 +159,7 @@ func (p *parser) destination(path string, i int, v gjson.Result, weightRequired 
 	if dv, ok := fields["destination"]; !ok {
 		p.fail(path, `missing field "destination"`)
 		valid = false
-	} else if df, ok := p.object(path+".destination", dv, "host", "port"); !ok {
+	} else if df, ok := p.object(path+".destination", dv, schemaService); !ok {
 		valid = false
 	} else {
 		if hv, ok := df["host"]; !ok {
@@ -191,7 +191,7 @@ func (p *parser) destination(path string, i int, v gjson.Result, weightRequired 
 }
 
 func (p *parser) splitOptions(path string, v gjson.Result, s *Split) bool {
-	fields, ok := p.object(path, v, "hintHeader", "stickyBy", "overrideHeader")
+	fields, ok := p.object(path, v, schemaSplit)
 	if !ok {
 		return false
 	}
@@ -209,7 +209,7 @@ func (p *parser) splitOptions(path string, v gjson.Result, s *Split) bool {
 }
 
 func (p *parser) stickyBy(path string, v gjson.Result) stickyKey {
-	which, val, ok := p.oneOf(path, v, "header", "cookie", "clientAddress")
+	which, val, ok := p.oneOf(path, v, schemaStickyBy)
 	if !ok {
 		return stickyKey{}
 	}

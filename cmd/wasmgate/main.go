@@ -16,6 +16,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,7 +27,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/oci"
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/policyfile"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/wasmplugin"
+	"github.com/wasmgate/wasmgate/policy"
 )
 
 func main() {
@@ -46,7 +49,25 @@ const (
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return dispatch(ctx, args, stdout, usage, map[string]command{
 		"image": image, "render": render, "validate": validate,
+		"schema": schema,
 	})
+}
+
+// schema prints the policy's JSON Schema.
+func schema(_ context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("schema", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: wasmgate schema > policy.schema.json\n\nPrints the policy's JSON Schema (draft-07) for editors (yaml-language-server, VS Code).")
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	out, err := json.MarshalIndent(policy.JSONSchema(), "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s\n", out)
+	return err
 }
 
 func image(ctx context.Context, args []string, stdout io.Writer) error {
@@ -206,7 +227,7 @@ func render(_ context.Context, args []string, stdout io.Writer) error {
 		selector = labels{}
 	)
 	f.register(fs)
-	policyFile := fs.String("policy", "", "policy `file` (JSON), validated by the plugin's parser")
+	policyFile := fs.String("policy", "", "policy `file` (JSON or YAML), validated by the plugin's parser")
 	fs.StringVar(&o.Image, "image", "", "image `reference`, oci:// optional, by digest or with -digest or -wasm")
 	fs.StringVar(&o.Image, "ref", "", "same as -image")
 	fs.StringVar(&o.Digest, "digest", "", "manifest `digest` sha256:… (from push)")
@@ -240,7 +261,7 @@ func render(_ context.Context, args []string, stdout io.Writer) error {
 		}
 		o.Digest = d.String()
 	}
-	pol, err := os.ReadFile(*policyFile)
+	pol, err := policyfile.Read(*policyFile)
 	if err != nil {
 		return err
 	}

@@ -97,3 +97,16 @@ func TestRun_Errors(t *testing.T) {
 		})
 	}
 }
+
+// TestRun_Schema keeps docs/policy.schema.json, which editors reference, the
+// output of `wasmgate schema`. Regenerate it with
+// `go run ./cmd/wasmgate schema > docs/policy.schema.json`.
+func TestRun_Schema(t *testing.T) {
+	want, err := os.ReadFile(filepath.Join("..", "..", "docs", "policy.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := runOK(t, "schema"); got != string(want) {
+		t.Fatal("docs/policy.schema.json is not the output of `wasmgate schema`; regenerate it: go run ./cmd/wasmgate schema > docs/policy.schema.json")
+	}
+}
