@@ -33,23 +33,35 @@ import (
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+	err := run(context.Background(), os.Args[1:], os.Stdout)
+	var exit exitCode
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &exit):
+		os.Exit(int(exit))
+	default:
 		fmt.Fprintln(os.Stderr, "wasmgate:", err)
 		os.Exit(1)
 	}
 }
 
+// exitCode ends the command with that status and no message: the command
+// printed what it found already.
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
+
 type command func(context.Context, []string, io.Writer) error
 
 const (
-	usage      = "usage: wasmgate image|render|validate [flags] (-h for each)"
+	usage      = "usage: wasmgate lint|schema|simulate|diff|image|render|validate [flags] (-h for each)"
 	imageUsage = "usage: wasmgate image push|digest|check [flags] (-h for each)"
 )
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return dispatch(ctx, args, stdout, usage, map[string]command{
 		"image": image, "render": render, "validate": validate,
-		"schema": schema,
+		"schema": schema, "lint": lintCmd, "simulate": simulateCmd, "diff": diffCmd,
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -170,6 +171,9 @@ func TestHost_Metric(t *testing.T) {
 		want := Metric{Name: "testplugin.requests", Type: MetricCounter, Value: 3}
 		if got, ok := h.Metric("testplugin.requests"); !ok || got != want {
 			t.Errorf("metric = %+v, %v; want %+v", got, ok, want)
+		}
+		if all := h.Metrics(); !slices.Contains(all, want) {
+			t.Errorf("Metrics() = %+v, want it to hold %+v", all, want)
 		}
 	})
 }
