@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/envoyconfig"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/lint"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/policyfile"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/simulate"
@@ -125,7 +128,7 @@ func readRequests(file string) ([]simulate.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	return simulate.ReadRequests(file, data)
+	return simulate.ReadRequests(filepath.Base(file), data)
 }
 
 const requestsHelp = `REQUESTS is a file of JSON lines, one request each:
@@ -210,4 +213,66 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// upstreamFlags collects -upstream NAME=ADDR flags.
+type upstreamFlags map[string]string
+
+func (u upstreamFlags) String() string { return "" }
+
+func (u upstreamFlags) Set(s string) error {
+	name, addr, ok := strings.Cut(s, "=")
+	if !ok || name == "" || addr == "" {
+		return fmt.Errorf("%q: want CLUSTER=HOST:PORT", s)
+	}
+	u[name] = addr
+	return nil
+}
+
+func envoyConfigCmd(_ context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("envoy-config", "envoy-config -policy POLICY (-clusters | -wasm MODULE -upstream CLUSTER=ADDR... [flags])",
+		`Prints an Envoy configuration serving a policy: envoy.yaml with the policy as
+the plugin configuration, a route per hint header and a cluster per destination
+hint. -clusters lists the clusters it needs instead ("HINT HOST" per line), the
+default backend last. make run POLICY=... uses both.`)
+	policyFile := fs.String("policy", "", "the policy `file` (JSON or YAML)")
+	clustersOnly := fs.Bool("clusters", false, "list the clusters the policy needs and stop")
+	template := fs.String("template", "envoy.yaml", "the Envoy configuration to start from")
+	o := envoyconfig.Options{Upstreams: upstreamFlags{}}
+	fs.StringVar(&o.Wasm, "wasm", "", "the plugin `module` Envoy loads")
+	fs.IntVar(&o.GatewayPort, "gateway-port", 10000, "the listener's `port`")
+	fs.IntVar(&o.AdminPort, "admin-port", 9901, "the admin interface's `port`")
+	fs.Var(upstreamFlags(o.Upstreams), "upstream", "`CLUSTER=HOST:PORT` of a cluster (repeat for each)")
+	if err := parse(fs, args, "policy"); err != nil {
+		return err
+	}
+	pol, err := policyfile.Read(*policyFile)
+	if err != nil {
+		return err
+	}
+	o.Policy = pol
+	if *clustersOnly {
+		clusters, _, err := envoyconfig.Needs(pol)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *policyFile, err)
+		}
+		for _, c := range clusters {
+			fmt.Fprintln(stdout, c.Name, c.Host)
+		}
+		_, err = fmt.Fprintln(stdout, envoyconfig.DefaultCluster, envoyconfig.DefaultCluster)
+		return err
+	}
+	if o.Wasm == "" {
+		return errors.New("envoy-config: -wasm is required")
+	}
+	tmpl, err := os.ReadFile(*template)
+	if err != nil {
+		return err
+	}
+	out, err := envoyconfig.Render(tmpl, o)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *policyFile, err)
+	}
+	_, err = stdout.Write(out)
+	return err
 }

@@ -62,6 +62,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return dispatch(ctx, args, stdout, usage, map[string]command{
 		"image": image, "render": render, "validate": validate,
 		"schema": schema, "lint": lintCmd, "simulate": simulateCmd, "diff": diffCmd,
+		"envoy-config": envoyConfigCmd,
 	})
 }
 
