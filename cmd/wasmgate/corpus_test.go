@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
@@ -45,6 +47,50 @@ func TestSimulate_Corpus(t *testing.T) {
 						t.Fatalf("simulate -json differs from %s (go test -run TestSimulate_Corpus -update rewrites it):\n%s", golden, got)
 					}
 				})
+			}
+		})
+	}
+}
+
+// TestRun_ExitCodes checks the statuses CI gates read: lint 1 on an invalid
+// policy and 2 on warnings under -strict; diff 0 on the same policy and 2
+// when a verdict changes.
+func TestRun_ExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	invalid := write("invalid.yaml", "routes:\n- name: a b\n")
+	warned := write("warned.yaml", "routes:\n- match: [{uri: {prefix: /products}}]\n")
+	seed := filepath.Join(corpusDir, "seed")
+	moreLimited := write("limited.yaml", "routes:\n- match: [{uri: {pathPrefix: /products}}]\n  rateLimit: {tokenBucket: {maxTokens: 1, fillInterval: 1m}}\n")
+	wasm := filepath.Join("..", "..", "out", "wasmgate-tinygo.wasm")
+	tests := []struct {
+		name string
+		args []string
+		want error
+		out  string
+	}{
+		{"lint invalid", []string{"lint", invalid}, exitCode(1), `routes[0].name: "a b" is not a valid name: use 1 to 64 of A-Z a-z 0-9 _ . -` + "\n"},
+		{"lint warning", []string{"lint", warned}, nil, `routes[0].match[0].uri.prefix: warning: "/products" also matches "/productsX"; use "pathPrefix" for whole path segments, or end the prefix with "/"` + "\n"},
+		{"lint warning strict", []string{"lint", "-strict", warned}, exitCode(2), ""},
+		{"diff same", []string{"diff", "-wasm", wasm, "-old", filepath.Join(seed, "policy.yaml"), "-new", filepath.Join(seed, "policy.yaml"), filepath.Join(seed, "requests.jsonl")},
+			nil, "no change: all 13 requests get the same verdicts\n"},
+		{"diff changed", []string{"diff", "-wasm", wasm, "-old", filepath.Join(seed, "policy.yaml"), "-new", moreLimited, filepath.Join(seed, "requests.jsonl")}, exitCode(2), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), tc.args, &out)
+			if err != tc.want {
+				t.Fatalf("error = %v, want %v; output:\n%s", err, tc.want, out.String())
+			}
+			if tc.out != "" && out.String() != tc.out {
+				t.Fatalf("output:\n%s\nwant:\n%s", out.String(), tc.out)
 			}
 		})
 	}
