@@ -1,12 +1,23 @@
-// Command wasmgate is the tool of wasmgate's users: it packages the plugin
-// as an OCI image Istio accepts, pushes it, checks a pushed image, and
-// renders and validates the Istio WasmPlugin that loads it.
+// Command wasmgate is the tool of wasmgate's users. For policy authors it
+// lints a policy (JSON or YAML), prints its JSON Schema, and replays recorded
+// requests through the real plugin module to show what a policy does and
+// what changes between two; for delivery it packages the plugin as an OCI
+// image Istio accepts, pushes and checks it, and renders and validates the
+// Istio WasmPlugin that loads it.
 //
+//	wasmgate lint         [-strict] POLICY
+//	wasmgate schema
+//	wasmgate simulate     -policy POLICY [-wasm MODULE] [-json] REQUESTS
+//	wasmgate diff         -old POLICY -new POLICY [-wasm MODULE] [-json] REQUESTS
+//	wasmgate envoy-config -policy POLICY (-clusters | -wasm MODULE -upstream CLUSTER=ADDR...)
 //	wasmgate image push   -wasm out/wasmgate-tinygo.wasm -ref HOST/REPO:TAG [-variant compat|oci]
 //	wasmgate image digest -wasm out/wasmgate-tinygo.wasm [-variant compat|oci]
 //	wasmgate image check  -ref HOST/REPO:TAG|HOST/REPO@sha256:… [-wasm FILE]
-//	wasmgate render       -policy policy.json (-image oci://HOST/REPO@sha256:… | -ref HOST/REPO:TAG (-digest sha256:… | -wasm FILE)) [-o yaml|json]
+//	wasmgate render       -policy POLICY (-image oci://HOST/REPO@sha256:… | -ref HOST/REPO:TAG (-digest sha256:… | -wasm FILE)) [-o yaml|json]
 //	wasmgate validate     -f wasmplugin.yaml [-digest sha256:…] [-wasm FILE]
+//
+// Exit status: 0 on success, 1 on an error (lint: an invalid policy), 2 when
+// diff finds a changed verdict or lint -strict a warning.
 //
 // push and digest print the manifest digest (sha256:…), whose hex part
 // WasmPlugin.spec.sha256 pins. Images are reproducible, so digest gives it
@@ -54,7 +65,7 @@ func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) 
 type command func(context.Context, []string, io.Writer) error
 
 const (
-	usage      = "usage: wasmgate lint|schema|simulate|diff|image|render|validate [flags] (-h for each)"
+	usage      = "usage: wasmgate lint|schema|simulate|diff|envoy-config|image|render|validate [flags] (-h for each)"
 	imageUsage = "usage: wasmgate image push|digest|check [flags] (-h for each)"
 )
 

@@ -78,8 +78,8 @@ func TestRun_Errors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{name: "no command", args: nil, want: "usage: wasmgate image|render|validate [flags] (-h for each)"},
-		{name: "unknown command", args: []string{"pull"}, want: `unknown command "pull"; usage: wasmgate image|render|validate [flags] (-h for each)`},
+		{name: "no command", args: nil, want: "usage: wasmgate lint|schema|simulate|diff|envoy-config|image|render|validate [flags] (-h for each)"},
+		{name: "unknown command", args: []string{"pull"}, want: `unknown command "pull"; usage: wasmgate lint|schema|simulate|diff|envoy-config|image|render|validate [flags] (-h for each)`},
 		{name: "image without command", args: []string{"image"}, want: "usage: wasmgate image push|digest|check [flags] (-h for each)"},
 		{name: "push without ref", args: []string{"image", "push", "-wasm", notWasm}, want: "push: -ref is required"},
 		{name: "bad variant", args: []string{"image", "digest", "-wasm", notWasm, "-variant", "docker"}, want: `variant "docker": want "compat" or "oci"`},
