@@ -203,12 +203,16 @@ var (
 				Doc: "The value written to the hint header; default: destination.host."}),
 		}}
 
+	// The request properties stickiness and limits are keyed by.
+	keyHeader        = optional("header", schemaHeaderName)
+	keyClientAddress = optional("clientAddress", flagDecl("The client address."))
+
 	schemaStickyBy = &Schema{Kind: KindObject, OneOf: true,
 		Doc: "What keeps a client on one destination: exactly one of these.",
 		Fields: []*Field{
-			optional("header", schemaHeaderName),
+			keyHeader,
 			optional("cookie", &Schema{Kind: KindString, Pattern: tokenPattern, Doc: "A cookie name."}),
-			optional("clientAddress", flagDecl("The client address.")),
+			keyClientAddress,
 		}}
 
 	schemaSplit = &Schema{Kind: KindObject, Def: "split", Doc: "How the destination is chosen and announced.",
@@ -221,11 +225,8 @@ var (
 		}}
 
 	schemaLimitKey = &Schema{Kind: KindObject, OneOf: true,
-		Doc: "What the limit is counted per: exactly one of these.",
-		Fields: []*Field{
-			optional("header", schemaHeaderName),
-			optional("clientAddress", flagDecl("The client address.")),
-		}}
+		Doc:    "What the limit is counted per: exactly one of these.",
+		Fields: []*Field{keyHeader, keyClientAddress}}
 
 	schemaTokenBucket = &Schema{Kind: KindObject, Doc: "Envoy local_ratelimit's token bucket.",
 		Fields: []*Field{

@@ -123,7 +123,18 @@ func (f *simFlags) run(policyFile string, reqs []simulate.Request) ([]simulate.R
 	return res, nil
 }
 
-func readRequests(file string) ([]simulate.Request, error) {
+// requestsArg parses the flags, checks that the required ones are set, and
+// reads the requests file the one argument names.
+func requestsArg(fs *flag.FlagSet, args []string, required ...string) ([]simulate.Request, error) {
+	file, err := positional(fs, args, "requests file")
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range required {
+		if fs.Lookup(name).Value.String() == "" {
+			return nil, fmt.Errorf("%s: -%s is required", fs.Name(), name)
+		}
+	}
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
@@ -144,14 +155,7 @@ func simulateCmd(_ context.Context, args []string, stdout io.Writer) error {
 	var f simFlags
 	f.register(fs)
 	policyFile := fs.String("policy", "", "the policy `file` (JSON or YAML)")
-	file, err := positional(fs, args, "requests file")
-	if err != nil {
-		return err
-	}
-	if *policyFile == "" {
-		return errors.New("simulate: -policy is required")
-	}
-	reqs, err := readRequests(file)
+	reqs, err := requestsArg(fs, args, "policy")
 	if err != nil {
 		return err
 	}
@@ -175,14 +179,7 @@ func diffCmd(_ context.Context, args []string, stdout io.Writer) error {
 	f.register(fs)
 	oldFile := fs.String("old", "", "the current policy `file` (JSON or YAML)")
 	newFile := fs.String("new", "", "the proposed policy `file` (JSON or YAML)")
-	file, err := positional(fs, args, "requests file")
-	if err != nil {
-		return err
-	}
-	if *oldFile == "" || *newFile == "" {
-		return errors.New("diff: -old and -new are required")
-	}
-	reqs, err := readRequests(file)
+	reqs, err := requestsArg(fs, args, "old", "new")
 	if err != nil {
 		return err
 	}

@@ -105,6 +105,10 @@ func dispatch(ctx context.Context, args []string, stdout io.Writer, usage string
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
+	if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		_, err := fmt.Fprintln(stdout, usage)
+		return err
+	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
 		return fmt.Errorf("unknown command %q; %s", args[0], usage)

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -101,6 +103,23 @@ func TestRun_Errors(t *testing.T) {
 // TestRun_Schema keeps docs/policy.schema.json, which editors reference, the
 // output of `wasmgate schema`. Regenerate it with
 // `go run ./cmd/wasmgate schema > docs/policy.schema.json`.
+// TestRun_Help: -h works on the CLI, on image, and on every subcommand.
+func TestRun_Help(t *testing.T) {
+	if got := runOK(t, "-h"); got != usage+"\n" {
+		t.Errorf("wasmgate -h printed %q", got)
+	}
+	for _, args := range [][]string{
+		{"lint", "-h"}, {"schema", "-h"}, {"simulate", "-h"}, {"diff", "-h"}, {"envoy-config", "-h"},
+		{"image", "-h"}, {"image", "push", "-h"}, {"image", "digest", "-h"}, {"image", "check", "-h"},
+		{"render", "-h"}, {"validate", "-h"},
+	} {
+		err := run(context.Background(), args, io.Discard)
+		if args[len(args)-2] != "image" && !errors.Is(err, flag.ErrHelp) || args[len(args)-2] == "image" && err != nil {
+			t.Errorf("wasmgate %s: %v", strings.Join(args, " "), err)
+		}
+	}
+}
+
 func TestRun_Schema(t *testing.T) {
 	want, err := os.ReadFile(filepath.Join("..", "..", "docs", "policy.schema.json"))
 	if err != nil {

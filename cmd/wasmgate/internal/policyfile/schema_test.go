@@ -57,19 +57,21 @@ func compileSchema(t *testing.T) *jsonschema.Schema {
 	return s
 }
 
+// corpus reads policy/testdata/<dir>/*.json by name.
 func corpus(t *testing.T, dir string) map[string][]byte {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("..", "..", "..", "..", "policy", "testdata", dir, "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no policies in policy/testdata/%s: %v", dir, err)
-	}
+	root := filepath.Join("..", "..", "..", "..", "policy", "testdata", dir)
+	entries, err := os.ReadDir(root)
 	out := map[string][]byte{}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
+	for _, e := range entries {
+		if name, ok := strings.CutSuffix(e.Name(), ".json"); ok {
+			if out[name], err = os.ReadFile(filepath.Join(root, e.Name())); err != nil {
+				break
+			}
 		}
-		out[strings.TrimSuffix(filepath.Base(f), ".json")] = data
+	}
+	if err != nil || len(out) == 0 {
+		t.Fatalf("no policies in policy/testdata/%s: %v", dir, err)
 	}
 	return out
 }
