@@ -95,3 +95,18 @@ func TestRun_ExitCodes(t *testing.T) {
 		})
 	}
 }
+
+// TestRun_RenderYAML: render takes a YAML policy and embeds the same
+// configuration as for its JSON form.
+func TestRun_RenderYAML(t *testing.T) {
+	dir := t.TempDir()
+	jsonPolicy := filepath.Join(dir, "p.json")
+	yamlPolicy := filepath.Join(dir, "p.yaml")
+	write(t, jsonPolicy, `{"routes": [{"name": "a", "headers": {"request": {"set": {"x-debug": "on"}}}}]}`)
+	write(t, yamlPolicy, "routes:\n- name: a\n  headers: {request: {set: {x-debug: on}}}\n")
+	const image = "oci://registry.example/wasmgate@sha256:0123456789012345678901234567890123456789012345678901234567890123"
+	fromJSON := runOK(t, "render", "-policy", jsonPolicy, "-image", image)
+	if fromYAML := runOK(t, "render", "-policy", yamlPolicy, "-image", image); fromYAML != fromJSON {
+		t.Fatalf("render of the YAML policy:\n%s\nof the JSON one:\n%s", fromYAML, fromJSON)
+	}
+}
