@@ -29,9 +29,10 @@ func Read(file string) ([]byte, error) {
 	return out, nil
 }
 
-// ToJSON returns a JSON policy unchanged and converts a YAML one to JSON,
-// keeping the order of keys (the order of header operations and of error
-// messages follows it).
+// ToJSON returns a JSON policy unchanged and converts anything else from YAML
+// to JSON, keeping the order of keys (the order of header operations and of
+// error messages follows it). Broken JSON is read as YAML, whose errors give
+// a line.
 //
 // # Notes
 //
@@ -39,12 +40,15 @@ func Read(file string) ([]byte, error) {
 // `x-debug: on` sets the header to "on". Duplicate keys are kept, so the
 // policy parser refuses them with their path, as it does in JSON.
 func ToJSON(data []byte) ([]byte, error) {
-	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
-		return data, nil // JSON: the plugin's parser reports its errors
+	if json.Valid(data) {
+		return data, nil
 	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
+		if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
+			return nil, jsonError(data) // meant as JSON: JSON's error says where
+		}
 		return nil, fmt.Errorf("policy: not valid YAML: %w", err)
 	}
 	var extra yaml.Node
@@ -56,6 +60,18 @@ func ToJSON(data []byte) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// jsonError locates the syntax error of a document that is not valid JSON.
+func jsonError(data []byte) error {
+	var v any
+	err := json.Unmarshal(data, &v)
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		line := 1 + bytes.Count(data[:syntax.Offset], []byte("\n"))
+		return fmt.Errorf("policy: not valid JSON: line %d: %v", line, syntax)
+	}
+	return fmt.Errorf("policy: not valid JSON: %v", err)
 }
 
 // jsonNumber is JSON's number grammar.
