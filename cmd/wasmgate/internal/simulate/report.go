@@ -89,7 +89,7 @@ func WriteText(w io.Writer, results []Result) error {
 		} else {
 			fmt.Fprintf(w, "   answered by the plugin: %d\n", r.Status)
 		}
-		if len(r.RequestSet) > 0 || len(r.RequestRemoved) > 0 {
+		if r.Forwarded && (len(r.RequestSet) > 0 || len(r.RequestRemoved) > 0) {
 			fmt.Fprintf(w, "   request    %s\n", describeEdits(r.RequestSet, r.RequestRemoved))
 		}
 		if r.Limit != nil {
