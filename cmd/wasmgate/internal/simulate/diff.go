@@ -109,7 +109,7 @@ func verdict(r *Result) string {
 	if r.Limit != nil {
 		s += ", " + r.Limit.Verdict
 	}
-	if edits := describeEdits(r.RequestSet, r.RequestRemoved); edits != "" {
+	if edits := describeEdits(r.RequestSet, r.RequestRemoved); edits != "" && r.Forwarded {
 		s += ", request " + edits
 	}
 	return s
