@@ -11,7 +11,8 @@ type Diff struct {
 	Requests int `json:"requests"`
 	// Route, Destination, Rewrite and Headers count requests whose matched
 	// route, destination hint, upstream path or authority, or request or
-	// response header edits differ.
+	// response header edits differ (the last two among requests both
+	// policies forward).
 	Route       int `json:"route"`
 	Destination int `json:"destination"`
 	Rewrite     int `json:"rewrite"`
@@ -50,8 +51,8 @@ func Compare(old, new []Result) Diff {
 		count(o.Route != n.Route, &d.Route)
 		count(o.Destination != n.Destination, &d.Destination)
 		count(o.Forwarded && n.Forwarded && (o.UpstreamPath != n.UpstreamPath || o.UpstreamAuthority != n.UpstreamAuthority), &d.Rewrite)
-		count(!slices.Equal(o.RequestSet, n.RequestSet) || !slices.Equal(o.RequestRemoved, n.RequestRemoved) ||
-			!slices.Equal(o.ResponseSet, n.ResponseSet) && o.Forwarded && n.Forwarded, &d.Headers)
+		count(o.Forwarded && n.Forwarded && (!slices.Equal(o.RequestSet, n.RequestSet) ||
+			!slices.Equal(o.RequestRemoved, n.RequestRemoved) || !slices.Equal(o.ResponseSet, n.ResponseSet)), &d.Headers)
 		count(!o.Limited() && n.Limited(), &d.NewlyLimited)
 		count(o.Limited() && !n.Limited(), &d.NoLongerLimited)
 		if changed {
