@@ -128,7 +128,7 @@ if [ -n "$policy" ]; then
 wasmgate demo gateway on $gateway (admin $admin) serving $policy. Ctrl-C stops it.
 Upstreams, one per destination, answer with JSON describing the request they received:
 $upstream_list
-# Send a request through the gateway
+# Send a request through the gateway: x-wasmgate-route names the policy route that matched
 curl -si $gateway/
 
 # Replay recorded requests through the same module, without Envoy

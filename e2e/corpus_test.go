@@ -44,9 +44,10 @@ type corpusRequest struct {
 // recorded requests, also replayed by `wasmgate simulate` in cmd/wasmgate's
 // tests) through a real Envoy serving each policy, at the requests' time
 // offsets, and fails when Envoy's verdict for any request differs from the
-// simulator's: route, whether the plugin answered and with which status,
-// upstream path and authority, destination, request header edits, rate-limit
-// verdict, response header edits.
+// simulator's: route (the response header envoy-config adds), whether the
+// plugin answered and with which status, upstream path and authority,
+// destination, request header edits, response header edits; and, per route,
+// the requests matched, limited and over a shadow limit (Envoy's stats).
 func TestEnvoy_Corpus(t *testing.T) {
 	cases, err := filepath.Glob(filepath.Join("testdata", "corpus", "*", "policy.yaml"))
 	if err != nil || len(cases) == 0 {
@@ -97,71 +98,89 @@ func replayCase(t *testing.T, b build, dir string) (requests, checks int) {
 	}
 	gw := awaitGateway(t, runEnvoy(t, runCLI(t, args...)))
 
+	// Verdicts the simulator counts per route, to compare with Envoy's stats
+	// once all requests are answered (stats lag by the plugin's flush period).
+	wantCounts := map[string]int64{}
+	check := func(where, what string, agree bool, envoy, simulated any) {
+		if !agree {
+			t.Errorf("%s: %s: Envoy %v, simulator %v", where, what, envoy, simulated)
+			return
+		}
+		checks++
+	}
 	start := time.Now()
-	counters := gw.stats(t, `wasmgate\.route\.`)
 	for i, r := range reqs {
 		want := &sim.Requests[i]
+		where := want.Source + " " + want.Method + " " + want.Path
 		at, _ := time.ParseDuration(r.At)
 		time.Sleep(time.Until(start.Add(at)))
 		resp, err := gw.send(r)
 		if err != nil {
-			t.Fatalf("%s: %v", want.Source, err)
+			t.Fatalf("%s: %v", where, err)
 		}
-		after := gw.stats(t, `wasmgate\.route\.`)
-		bumped := func(suffix string) string {
-			for name, v := range after {
-				if v > counters[name] && strings.HasSuffix(name, suffix) {
-					_, route, _ := strings.Cut(name, "wasmgate.route.")
-					return strings.TrimSuffix(route, suffix)
-				}
-			}
-			return ""
-		}
-		verdict := "allowed"
-		switch {
-		case bumped(".rate_limited") != "":
-			verdict = "limited"
-		case bumped(".shadow_limited") != "":
-			verdict = "shadow-limited"
-		}
-		route := bumped(".matched")
-		counters = after
-
 		requests++
-		check := func(what string, agree bool, envoy, simulated any) {
-			if !agree {
-				t.Errorf("%s %s %s: %s: Envoy %v, simulator %v", want.Source, want.Method, want.Path, what, envoy, simulated)
-				return
-			}
-			checks++
+		// envoy-config adds the route the plugin recorded to every response.
+		route := resp.Header.Get("x-wasmgate-route")
+		if route == "-" {
+			route = ""
 		}
-		check("route", route == want.Route, route, want.Route)
-		check("status", resp.Status == want.Status && (resp.Reply != nil) == want.Forwarded, resp.Status, want.Status)
+		check(where, "route", route == want.Route, route, want.Route)
+		check(where, "status", resp.Status == want.Status && (resp.Reply != nil) == want.Forwarded, resp.Status, want.Status)
+		if want.Route != "" {
+			wantCounts["wasmgate.route."+want.Route+".matched"]++
+		}
 		if want.Limit != nil {
-			check("rate-limit verdict", verdict == want.Limit.Verdict, verdict, want.Limit.Verdict)
+			switch want.Limit.Verdict {
+			case "limited":
+				wantCounts["wasmgate.route."+want.Route+".rate_limited"]++
+			case "shadow-limited":
+				wantCounts["wasmgate.route."+want.Route+".shadow_limited"]++
+			}
 		}
 		for _, h := range want.ResponseSet {
-			check("response header "+h[0], slices.Contains(resp.Header.Values(h[0]), h[1]), resp.Header.Values(h[0]), h[1])
+			check(where, "response header "+h[0], slices.Contains(resp.Header.Values(h[0]), h[1]), resp.Header.Values(h[0]), h[1])
 		}
 		if resp.Reply == nil || !want.Forwarded {
 			continue
 		}
 		got := resp.Reply
-		check("upstream path", got.Path == want.UpstreamPath, got.Path, want.UpstreamPath)
-		check("upstream authority", got.Host == want.UpstreamAuthority, got.Host, want.UpstreamAuthority)
+		check(where, "upstream path", got.Path == want.UpstreamPath, got.Path, want.UpstreamPath)
+		check(where, "upstream authority", got.Host == want.UpstreamAuthority, got.Host, want.UpstreamAuthority)
 		destination := want.Destination
 		if destination == "" {
 			destination = "default-backend"
 		}
-		check("destination", got.Service == destination, got.Service, destination)
+		check(where, "destination", got.Service == destination, got.Service, destination)
 		for _, h := range want.RequestSet {
-			check("request header "+h[0], slices.Contains(got.Headers[h[0]], h[1]), got.Headers[h[0]], h[1])
+			check(where, "request header "+h[0], slices.Contains(got.Headers[h[0]], h[1]), got.Headers[h[0]], h[1])
 		}
 		for _, name := range want.RequestRemoved {
-			check("removed request header "+name, len(got.Headers[name]) == 0, got.Headers[name], "removed")
+			check(where, "removed request header "+name, len(got.Headers[name]) == 0, got.Headers[name], "removed")
 		}
 	}
+	// Rate-limit and shadow-limit verdicts per route, from Envoy's stats.
+	stats := gw.stats(t, `wasmgate\.route\..*\.(matched|rate_limited|shadow_limited)$`)
+	got := map[string]int64{}
+	for name, v := range stats {
+		if _, plugin, ok := strings.Cut(name, "wasmgate.route."); ok && v > 0 {
+			got["wasmgate.route."+plugin] = v
+		}
+	}
+	for name := range merged(got, wantCounts) {
+		check(filepath.Base(dir), name, got[name] == wantCounts[name], got[name], wantCounts[name])
+	}
 	return requests, checks
+}
+
+func merged(a, b map[string]int64) map[string]bool {
+	out := map[string]bool{}
+	for k := range a {
+		out[k] = true
+	}
+	for k := range b {
+		out[k] = true
+	}
+	return out
 }
 
 func readCorpusRequests(t *testing.T, file string) []corpusRequest {

@@ -413,7 +413,8 @@ func TestEnvoy_Metrics(t *testing.T) {
 			"wasmgate.route.products.matched":                               products,
 			"wasmgate.route.products.rewritten":                             products,
 			"wasmgate.route.products.rate_limited":                          products - maxTokens,
-			"wasmgate.route.products.destination.product-service-v2.picked": products,
+			// Only admitted requests count as picked.
+			"wasmgate.route.products.destination.product-service-v2.picked": maxTokens,
 			"wasmgate.route.products.destination.product-service.picked":    0,
 		}
 		for name, v := range want {

@@ -419,6 +419,8 @@ func runEnvoy(t *testing.T, cfg string) *envoyProcess {
 		"--admin-address-path", "admin-address",
 		// Several Envoys may run at once (parallel test binaries).
 		"--disable-hot-restart",
+		// Access-log lines reach the log within 100 ms (default 10 s).
+		"--file-flush-interval-msec", "100",
 		"--log-level", "info")
 	e.cmd.Dir = dir
 	e.cmd.SysProcAttr = childAttr()
@@ -571,8 +573,13 @@ func (gw *gateway) listenerAddress() (string, error) {
 
 // stats returns the admin interface's counters and gauges whose names match
 // the regular expression filter.
+//
+// The plugin adds its counts to Envoy's every flushPeriod in each worker
+// (docs/policy.md), so stats first waits three of those: every count of a
+// request answered before the call is then in /stats.
 func (gw *gateway) stats(t *testing.T, filter string) map[string]int64 {
 	t.Helper()
+	time.Sleep(3 * flushPeriod)
 	status, body, err := gw.adminGet("/stats?filter=" + url.QueryEscape(filter))
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("admin /stats: %d %v", status, err)
@@ -589,6 +596,9 @@ func (gw *gateway) stats(t *testing.T, filter string) map[string]int64 {
 	}
 	return m
 }
+
+// flushPeriod is how often the plugin flushes its counters.
+const flushPeriod = 250 * time.Millisecond
 
 // counter returns the plugin counter name, which must exist once behind
 // Envoy's prefix for Wasm metrics.

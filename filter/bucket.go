@@ -6,11 +6,6 @@ import (
 	"github.com/wasmgate/wasmgate/policy"
 )
 
-// casRetries bounds the compare-and-swap attempts on a contended bucket.
-// Each retry means another worker took a token in between, so a handful
-// suffices; after the last one the route's onContention decides.
-const casRetries = 8
-
 // createCAS is the cas of a write that creates a bucket (see sharedBuckets).
 const createCAS = 1 << 31
 

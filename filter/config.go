@@ -1,77 +1,82 @@
 package filter
 
 import (
-	"strings"
-
 	"github.com/wasmgate/wasmgate/policy"
 )
 
-// metricPrefix starts every metric name; Envoy adds its own prefix for Wasm
-// metrics in front of it.
-const metricPrefix = "wasmgate."
-
 // config is a compiled policy plus everything the request path needs from the
-// host, precomputed once per configuration: metric ids, shared-data keys and
-// the hint headers to strip from client requests.
+// host, precomputed once per configuration: metric ids, counts not yet
+// flushed, and shared-data keys.
 type config struct {
-	policy *policy.Policy
-	routes []routeState // indexed by policy.Route.Index
-	// hintHeaders are the hint header names of all routes: a client must not
-	// choose a cluster by sending one itself.
-	hintHeaders []string
-	// needsMethod, needsAuthority and needsClientAddress tell whether any
-	// decision may read that part of the request: each costs a host call per
-	// request, and most policies need none of them.
-	needsMethod, needsAuthority, needsClientAddress bool
+	policy   *policy.Policy
+	routes   []routeState // indexed by policy.Route.Index
+	counters counters
+	// needsClientAddress tells whether any decision may read the client
+	// address, which costs a host call per request.
+	needsClientAddress bool
+	logRequests        bool
+	// streams counts the streams that use this config, so a replaced config
+	// is dropped only when its last counts are flushed.
+	streams int
 }
 
 type routeState struct {
-	matched, rewritten, rateLimited, shadowLimited, contended, keyShared metricCounter
-	picked                                                               []metricCounter // by Destination.Index
-	limitKeys                                                            limitKeys
+	name      []byte // the route's name, for the route property
+	limitKeys limitKeys
 }
+
+// routePropertyName is the property the matched route's name is written to;
+// Envoy keeps it in the stream's filter state as "wasm." + the name.
+const routePropertyName = "wasmgate_route"
 
 func newConfig(pol *policy.Policy, plugin string) *config {
 	c := &config{policy: pol, routes: make([]routeState, len(pol.Routes()))}
-	seen := map[string]bool{}
 	for _, r := range pol.Routes() {
-		prefix := metricPrefix + "route." + r.Name + "."
-		rs := &c.routes[r.Index]
-		rs.matched = defineCounterMetric(prefix + "matched")
-		rs.rewritten = defineCounterMetric(prefix + "rewritten")
-		if s := r.Split; s != nil {
-			rs.picked = make([]metricCounter, len(s.Destinations))
-			for i, d := range s.Destinations {
-				rs.picked[i] = defineCounterMetric(prefix + "destination." + metricSegment(d.Hint) + ".picked")
-			}
-			if !seen[s.HintHeader] {
-				seen[s.HintHeader] = true
-				c.hintHeaders = append(c.hintHeaders, s.HintHeader)
-			}
-		}
+		c.routes[r.Index].name = []byte(r.Name)
 		if rl := r.RateLimit; rl != nil {
-			rs.rateLimited = defineCounterMetric(prefix + "rate_limited")
-			rs.shadowLimited = defineCounterMetric(prefix + "shadow_limited")
-			rs.contended = defineCounterMetric(prefix + "contended")
-			if rl.Keyed() {
-				rs.keyShared = defineCounterMetric(prefix + "key_shared")
-			}
-			rs.limitKeys = newLimitKeys(plugin, r.Name, rl.MaxKeys)
+			c.routes[r.Index].limitKeys = newLimitKeys(plugin, r.Name, rl.MaxKeys)
 		}
 	}
-	c.needsMethod = pol.UsesMethod()
-	c.needsAuthority = pol.UsesAuthority()
+	c.counters = newCounters(pol.Counters())
 	c.needsClientAddress = pol.UsesClientAddress()
+	c.logRequests = pol.LogRequests()
 	return c
 }
 
-// metricSegment makes s one segment of a dotted metric name.
-func metricSegment(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
-			return r
+// counters keeps a policy's counts in guest memory and adds them to the
+// proxy's metrics in batches: one host call per changed counter per flush
+// instead of one per counter per request.
+type counters struct {
+	metrics []metricCounter // by policy.Counter
+	pending []uint64        // by policy.Counter
+	dirty   bool
+}
+
+func newCounters(names []string) counters {
+	c := counters{metrics: make([]metricCounter, len(names)), pending: make([]uint64, len(names))}
+	for i, name := range names {
+		c.metrics[i] = defineCounterMetric(name)
+	}
+	return c
+}
+
+func (c *counters) add(ids []policy.Counter) {
+	for _, id := range ids {
+		c.pending[id]++
+	}
+	c.dirty = c.dirty || len(ids) > 0
+}
+
+// flush adds the pending counts to the proxy's metrics.
+func (c *counters) flush() {
+	if !c.dirty {
+		return
+	}
+	for i, n := range c.pending {
+		if n > 0 {
+			c.metrics[i].Increment(n)
+			c.pending[i] = 0
 		}
-		return '_'
-	}, s)
+	}
+	c.dirty = false
 }

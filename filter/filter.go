@@ -35,11 +35,18 @@ func (*vmContext) OnVMStart(int) onVMStartStatus { return vmStartOK }
 
 func (*vmContext) NewPluginContext(uint32) pluginContextIface { return &pluginContext{} }
 
+// flushPeriod is how often each worker adds its counts to the proxy's
+// metrics: counters reach /stats at most this late.
+const flushPeriod = 250 // milliseconds
+
 // pluginContext is one plugin configuration. Its config is swapped whole on a
 // reconfigure; streams keep the config they started with.
 type pluginContext struct {
 	defaultPlugin
-	config   *config
+	config *config
+	// retired are replaced configs still in use by a stream, or with counts
+	// not yet flushed.
+	retired  []*config
 	rejected metricCounter
 	random   uint64
 	free     []*httpContext // finished streams, reused to avoid allocation
@@ -52,7 +59,7 @@ func (p *pluginContext) OnPluginStart(int) onPluginStatus {
 		return pluginStartFailed
 	}
 	if p.rejected == 0 {
-		p.rejected = defineCounterMetric(metricPrefix + "config_rejected")
+		p.rejected = defineCounterMetric(policy.MetricPrefix + "config_rejected")
 	}
 	pol, err := policy.Parse(data)
 	if err != nil {
@@ -60,12 +67,37 @@ func (p *pluginContext) OnPluginStart(int) onPluginStatus {
 		p.rejected.Increment(1)
 		return pluginStartFailed
 	}
+	if p.config != nil {
+		p.retired = append(p.retired, p.config)
+	}
 	p.config = newConfig(pol, pluginName())
 	if p.random == 0 {
 		p.random = uint64(time.Now().UnixNano()) | 1
 	}
+	if err := setTickPeriod(flushPeriod); err != nil {
+		logCritical("wasmgate: setting the tick period: " + err.Error())
+		return pluginStartFailed
+	}
 	logInfo("wasmgate: policy loaded: " + strconv.Itoa(len(pol.Routes())) + " routes")
 	return pluginStartOK
+}
+
+// OnTick flushes the counts of every config.
+func (p *pluginContext) OnTick() { p.flush() }
+
+func (p *pluginContext) flush() {
+	if p.config != nil {
+		p.config.counters.flush()
+	}
+	kept := p.retired[:0]
+	for _, c := range p.retired {
+		c.counters.flush()
+		if c.streams > 0 {
+			kept = append(kept, c)
+		}
+	}
+	clear(p.retired[len(kept):])
+	p.retired = kept
 }
 
 func (p *pluginContext) NewHttpContext(uint32) httpContextIface {
@@ -78,6 +110,9 @@ func (p *pluginContext) NewHttpContext(uint32) httpContextIface {
 		h = &httpContext{plugin: p}
 	}
 	h.config = p.config
+	if h.config != nil {
+		h.config.streams++
+	}
 	return h
 }
 

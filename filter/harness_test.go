@@ -5,14 +5,13 @@ import (
 	"io"
 	"log"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
 // leg is one way of running the filter: as Go on the SDK's host emulator, or
-// as a compiled .wasm on wazero behind the same emulator.
+// as a compiled .wasm on wazero through proxyhost, behind the same testHost
+// interface.
 type leg struct {
 	name string
 	wasm string // path of the module, "" for the Go leg
@@ -32,9 +31,25 @@ func legs() []leg {
 	return l
 }
 
-// forEachLeg runs f once per leg with a fresh emulator holding the plugin
-// configuration config, already started (when start is true).
-func forEachLeg(t *testing.T, config string, f func(t *testing.T, l leg, host hostEmulator)) {
+// testHost is what the filter tests drive: the SDK's host emulator for the
+// Go leg, a proxyhost VM for the .wasm legs (wasmHost).
+type testHost interface {
+	StartPlugin() onPluginStatus
+	Tick()
+	InitializeHttpContext() uint32
+	CallOnRequestHeaders(id uint32, headers [][2]string, endOfStream bool) action
+	CallOnResponseHeaders(id uint32, headers [][2]string, endOfStream bool) action
+	CompleteHttpContext(id uint32)
+	GetCurrentRequestHeaders(id uint32) [][2]string
+	GetCurrentResponseHeaders(id uint32) [][2]string
+	GetSentLocalResponse(id uint32) *localResponse
+	GetCounterMetric(name string) (uint64, error)
+	GetCriticalLogs() []string
+}
+
+// forEachLeg runs f once per leg with a fresh host holding the plugin
+// configuration config; the plugin is not started yet.
+func forEachLeg(t *testing.T, config string, f func(t *testing.T, l leg, host testHost)) {
 	t.Helper()
 	for _, l := range legs() {
 		t.Run(l.name, func(t *testing.T) {
@@ -45,55 +60,21 @@ func forEachLeg(t *testing.T, config string, f func(t *testing.T, l leg, host ho
 	}
 }
 
-// newHost returns an emulator hosting leg l's VM with config as the plugin
-// configuration. The plugin is not started yet.
-func newHost(t *testing.T, l leg, config string) (hostEmulator, func()) {
+// newHost returns a host for leg l with config as the plugin configuration.
+// The plugin is not started yet.
+func newHost(t *testing.T, l leg, config string) (testHost, func()) {
 	t.Helper()
-	vm := vmFor(t, l)
-	opt := newEmulatorOption().WithVMContext(vm).
+	if l.wasm != "" {
+		return newWasmHost(t, l, config), func() {}
+	}
+	opt := newEmulatorOption().WithVMContext(&vmContext{}).
 		WithPluginConfiguration([]byte(config)).
 		WithProperty([]string{"plugin_name"}, []byte("wasmgate")).
-		WithProperty([]string{"source", "address"}, []byte("192.0.2.7:51234"))
-	host, reset := newHostEmulator(opt)
-	host.RegisterForeignFunction("clear_route_cache", func([]byte) []byte {
-		routeCacheClears++
-		return []byte{0}
-	})
-	return host, reset
+		WithProperty([]string{"source", "address"}, []byte(testClientAddress))
+	return newHostEmulator(opt)
 }
 
-var routeCacheClears int
-
-var (
-	wasmVMsMu sync.Mutex
-	wasmVMs   = map[string]vmContextAPI{}
-)
-
-// vmFor returns the leg's VM context. A .wasm is compiled once per test
-// binary: compiling the Go build takes seconds, and every emulator starts
-// its own plugin and stream contexts in the VM.
-func vmFor(t *testing.T, l leg) vmContextAPI {
-	t.Helper()
-	if l.wasm == "" {
-		return &vmContext{}
-	}
-	wasmVMsMu.Lock()
-	defer wasmVMsMu.Unlock()
-	if vm, ok := wasmVMs[l.wasm]; ok {
-		return vm
-	}
-	path := filepath.Join("..", "out", l.wasm)
-	wasm, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%s leg: %v (run `make build` to build the modules)", l.name, err)
-	}
-	vm, err := newWasmVMContext(wasm)
-	if err != nil {
-		t.Fatalf("%s leg: loading %s: %v", l.name, path, err)
-	}
-	wasmVMs[l.wasm] = vm
-	return vm
-}
+const testClientAddress = "192.0.2.7:51234"
 
 // header returns the value of name in hs, and whether it is there.
 func header(hs [][2]string, name string) (string, bool) {

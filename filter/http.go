@@ -7,210 +7,104 @@ import (
 )
 
 // httpContext is one HTTP stream. It is recycled by its plugin context after
-// the stream ends, so its fields are reset in OnHttpRequestHeaders.
+// the stream ends; OnHttpRequestHeaders resets what it uses.
 type httpContext struct {
 	defaultHTTP
-	plugin   *pluginContext
-	config   *config
-	request  policy.Request
-	decision policy.Decision
-	// limited is set when the route's bucket was consulted; result is valid then.
-	limited bool
-	// denied is set when the stream was answered with a rate-limit response.
-	denied bool
-	result policy.TakeResult
-	fields [][2]string // scratch for rate-limit response fields
-	// requestOps and responseOps are the route's header operations with
-	// their values rendered. Response values are rendered while the request
-	// passes: Envoy no longer has the request headers when the response
-	// comes, and %REQ()% reads them.
-	requestOps, responseOps []renderedOp
-	buckets                 sharedBuckets
-	scratch                 [policy.BucketStateSize]byte
-}
-
-// Header implements policy.HeaderGetter with a host call.
-func (h *httpContext) Header(name string) (string, bool) {
-	v, err := getHTTPRequestHeader(name)
-	return v, err == nil
+	plugin  *pluginContext
+	config  *config
+	headers headerView
+	request policy.Request
+	plan    policy.Plan
+	buckets sharedBuckets
+	// replied is set when the stream was answered with the plan's reply.
+	replied bool
 }
 
 func (h *httpContext) OnHttpRequestHeaders(int, bool) action {
 	c := h.config
-	h.limited, h.denied = false, false
+	h.replied = false
 	if c == nil {
 		return actionContinue
 	}
-	for _, name := range c.hintHeaders {
-		if _, ok := h.Header(name); ok {
-			h.removeRequestHeader(name)
-		}
-	}
-	h.request = policy.Request{Path: h.header(":path"), Headers: h}
-	if c.needsMethod {
-		h.request.Method = h.header(":method")
-	}
-	if c.needsAuthority {
-		h.request.Authority = h.header(":authority")
+	h.headers.load()
+	h.request = policy.Request{
+		Path:      h.headers.value(":path"),
+		Method:    h.headers.value(":method"),
+		Authority: h.headers.value(":authority"),
+		Headers:   &h.headers,
 	}
 	if c.needsClientAddress {
 		h.request.ClientAddress = clientAddress()
 	}
-	d := &h.decision
-	c.policy.Decide(&h.request, h.plugin.nextRandom(), d)
-	r := d.Route
-	if r == nil {
-		return actionContinue
+	plan := &h.plan
+	c.policy.Decide(&h.request, h, plan)
+	applyEdits(plan.Request, replaceHTTPRequestHeader, addHTTPRequestHeader, removeHTTPRequestHeader)
+	if r := plan.Route; r != nil {
+		if err := setRouteProperty(c.routes[r.Index].name); err != nil {
+			logDebug("wasmgate: recording the route: " + err.Error())
+		}
 	}
-	rs := &c.routes[r.Index]
-	rs.matched.Increment(1)
-
-	routeChanged := false
-	if d.Path != "" {
-		h.replaceRequestHeader(":path", d.Path)
-		rs.rewritten.Increment(1)
-		routeChanged = true
+	c.counters.add(plan.Counters)
+	if plan.Limit.Err != nil && plan.Limit.Err != policy.ErrContended {
+		logDebug("wasmgate: rate-limit bucket of route " + plan.Route.Name + ": " + plan.Limit.Err.Error())
 	}
-	if d.Authority != "" {
-		h.replaceRequestHeader(":authority", d.Authority)
-		routeChanged = true
+	if c.logRequests {
+		logRequest(&h.request, plan)
 	}
-	h.requestOps = h.render(h.requestOps[:0], r.RequestHeaders)
-	applyHeaderOps(h.requestOps, replaceHTTPRequestHeader, addHTTPRequestHeader, removeHTTPRequestHeader)
-	if dest := d.Destination; dest != nil {
-		h.replaceRequestHeader(r.Split.HintHeader, dest.Hint)
-		rs.picked[dest.Index].Increment(1)
-		routeChanged = true
-	}
-	if routeChanged {
-		clearRouteCache()
-	}
-	// Rendered now: Envoy drops the request headers before the response.
-	h.responseOps = h.render(h.responseOps[:0], r.ResponseHeaders)
-	if rl := r.RateLimit; rl != nil {
-		return h.rateLimit(rl, rs)
+	if r := plan.Reply; r != nil {
+		if err := sendLocalResponse(r.Status, r.Details, r.Headers, r.Body); err != nil {
+			logDebug("wasmgate: sending a local reply: " + err.Error())
+			return actionContinue
+		}
+		h.replied = true
+		return actionPause
 	}
 	return actionContinue
 }
 
-func (h *httpContext) rateLimit(rl *policy.RateLimit, rs *routeState) action {
-	h.buckets.keys = &rs.limitKeys
-	res, err := rl.Take(&h.buckets, h.decision.LimitKey, time.Now().UnixNano(), casRetries, &h.scratch)
-	ok := err == nil
-	if !ok {
-		if err != policy.ErrContended {
-			logDebug("wasmgate: rate-limit bucket of route " + h.decision.Route.Name + ": " + err.Error())
-		}
-		rs.contended.Increment(1)
-		if rl.OnContention == policy.ContentionAllow {
-			return actionContinue
-		}
-		res = policy.TakeResult{RetryAfter: rl.Bucket.FillInterval}
-	}
-	if res.Shared {
-		rs.keyShared.Increment(1)
-	}
-	h.limited, h.result = ok, res
-	if res.Allowed {
-		return actionContinue
-	}
-	if rl.Shadow {
-		rs.shadowLimited.Increment(1)
-		h.limited = false // a shadow limit never shows in responses
-		return actionContinue
-	}
-	rs.rateLimited.Increment(1)
-	h.fields = rl.AppendFields(h.fields[:0], res)
-	if err := sendLocalResponse(rl.Status, "rate_limited", h.fields, rl.Body); err != nil {
-		logDebug("wasmgate: sending rate-limit response: " + err.Error())
-		return actionContinue
-	}
-	h.denied = true
-	return actionPause
+// Now, Random and Buckets make the stream the policy.Env of its plan.
+func (h *httpContext) Now() int64     { return time.Now().UnixNano() }
+func (h *httpContext) Random() uint64 { return h.plugin.nextRandom() }
+func (h *httpContext) Buckets(rl *policy.RateLimit) policy.BucketStore {
+	h.buckets.keys = &h.config.routes[rl.Route].limitKeys
+	return &h.buckets
 }
 
 func (h *httpContext) OnHttpResponseHeaders(int, bool) action {
-	r := h.decision.Route
-	if h.config == nil || r == nil || h.denied {
+	if h.config == nil || h.replied {
 		return actionContinue
 	}
-	applyHeaderOps(h.responseOps, replaceHTTPResponseHeader, addHTTPResponseHeader, removeHTTPResponseHeader)
-	if rl := r.RateLimit; h.limited && h.result.Allowed && rl.FieldsOnAllowed {
-		h.fields = rl.AppendFields(h.fields[:0], h.result)
-		for _, f := range h.fields {
-			if err := replaceHTTPResponseHeader(f[0], f[1]); err != nil {
-				logDebug("wasmgate: setting " + f[0] + ": " + err.Error())
-			}
-		}
-	}
+	applyEdits(h.plan.Response, replaceHTTPResponseHeader, addHTTPResponseHeader, removeHTTPResponseHeader)
 	return actionContinue
 }
 
 func (h *httpContext) OnHttpStreamDone() {
 	p := h.plugin
-	h.config, h.request, h.decision = nil, policy.Request{}, policy.Decision{}
-	clear(h.requestOps)
-	clear(h.responseOps)
-	h.requestOps, h.responseOps = h.requestOps[:0], h.responseOps[:0]
+	if h.config != nil {
+		h.config.streams--
+	}
+	h.config, h.request = nil, policy.Request{}
+	h.headers.reset()
 	p.free = append(p.free, h)
 }
 
-// renderedOp is a header operation with its value for this stream.
-type renderedOp struct {
-	kind        policy.HeaderOpKind
-	name, value string
-}
-
-// render appends ops with their values rendered for this request to dst,
-// leaving out sets and adds whose value must not be written.
-func (h *httpContext) render(dst []renderedOp, ops []policy.HeaderOp) []renderedOp {
-	for i := range ops {
-		op := &ops[i]
-		r := renderedOp{kind: op.Kind, name: op.Name}
-		if op.Kind != policy.HeaderRemove {
-			var ok bool
-			if r.value, ok = op.Value.Render(&h.request, &h.decision); !ok {
-				continue
-			}
-		}
-		dst = append(dst, r)
-	}
-	return dst
-}
-
-// applyHeaderOps runs rendered header operations with one header map's host
-// calls. A failed host call is logged and the stream goes on.
-func applyHeaderOps(ops []renderedOp, set, add func(string, string) error, remove func(string) error) {
-	for _, op := range ops {
+// applyEdits runs header edits with one header map's host calls. A failed
+// host call is logged and the stream goes on.
+func applyEdits(edits []policy.Edit, set, add func(string, string) error, remove func(string) error) {
+	for i := range edits {
+		e := &edits[i]
 		var err error
-		switch op.kind {
+		switch e.Kind {
 		case policy.HeaderRemove:
-			err = remove(op.name)
+			err = remove(e.Name)
 		case policy.HeaderSet:
-			err = set(op.name, op.value)
+			err = set(e.Name, e.Value)
 		case policy.HeaderAdd:
-			err = add(op.name, op.value)
+			err = add(e.Name, e.Value)
 		}
 		if err != nil {
-			logDebug("wasmgate: header " + op.name + ": " + err.Error())
+			logDebug("wasmgate: header " + e.Name + ": " + err.Error())
 		}
-	}
-}
-
-func (h *httpContext) header(name string) string {
-	v, _ := h.Header(name)
-	return v
-}
-
-func (h *httpContext) replaceRequestHeader(name, value string) {
-	if err := replaceHTTPRequestHeader(name, value); err != nil {
-		logDebug("wasmgate: setting " + name + ": " + err.Error())
-	}
-}
-
-func (h *httpContext) removeRequestHeader(name string) {
-	if err := removeHTTPRequestHeader(name); err != nil {
-		logDebug("wasmgate: removing " + name + ": " + err.Error())
 	}
 }
 
@@ -224,16 +118,3 @@ func clientAddress() string {
 }
 
 var sourceAddressProperty = []string{"source", "address"}
-
-// clearRouteCache asks Envoy to select the route again after the plugin
-// changed what routing looks at. Envoy clears the cache by itself for the ABI
-// versions both SDKs declare; the foreign function makes it explicit where the
-// host has it, and a host without it is fine.
-func clearRouteCache() {
-	if _, err := callForeignFunction("clear_route_cache", nil); err != nil && !routeCacheWarned {
-		routeCacheWarned = true
-		logDebug("wasmgate: clear_route_cache unavailable: " + err.Error())
-	}
-}
-
-var routeCacheWarned bool

@@ -7,3 +7,9 @@ package filter
 func sendLocalResponse(status uint32, _ string, headers [][2]string, body string) error {
 	return sdkSendHTTPResponse(status, headers, []byte(body), -1)
 }
+
+// setRouteProperty records the matched route's name in the stream's filter
+// state; see the wasm build's.
+func setRouteProperty(name []byte) error {
+	return sdkSetProperty([]string{routePropertyName}, name)
+}

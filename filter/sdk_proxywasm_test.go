@@ -6,21 +6,15 @@ package filter
 
 import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
-	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )
 
-// emulatorSDK names the SDK whose emulator hosts the tests. Only the
-// proxy-wasm SDK's emulator starts reactor modules (the Go build), so the
-// .wasm legs run under it alone.
+// emulatorSDK names the SDK whose emulator hosts the Go leg. The .wasm
+// legs run on proxyhost under one of the two shims only.
 const emulatorSDK = "github.com/proxy-wasm/proxy-wasm-go-sdk"
 
-type (
-	hostEmulator = proxytest.HostEmulator
-	vmContextAPI = types.VMContext
-)
+type localResponse = proxytest.LocalHttpResponse
 
 var (
 	newEmulatorOption = proxytest.NewEmulatorOption
-	newHostEmulator   = proxytest.NewHostEmulator
-	newWasmVMContext  = func(wasm []byte) (vmContextAPI, error) { return proxytest.NewWasmVMContext(wasm) }
+	newHostEmulator   = func(opt *proxytest.EmulatorOption) (testHost, func()) { return proxytest.NewHostEmulator(opt) }
 )

@@ -39,7 +39,8 @@ var (
 	setVMContext              = proxywasm.SetVMContext
 	getPluginConfiguration    = proxywasm.GetPluginConfiguration
 	getProperty               = proxywasm.GetProperty
-	getHTTPRequestHeader      = proxywasm.GetHttpRequestHeader
+	sdkSetProperty            = proxywasm.SetProperty
+	getHTTPRequestHeaders     = proxywasm.GetHttpRequestHeaders
 	replaceHTTPRequestHeader  = proxywasm.ReplaceHttpRequestHeader
 	addHTTPRequestHeader      = proxywasm.AddHttpRequestHeader
 	removeHTTPRequestHeader   = proxywasm.RemoveHttpRequestHeader
@@ -49,7 +50,7 @@ var (
 	sdkSendHTTPResponse       = proxywasm.SendHttpResponse
 	getSharedData             = proxywasm.GetSharedData
 	setSharedData             = proxywasm.SetSharedData
-	callForeignFunction       = proxywasm.CallForeignFunction
+	setTickPeriod             = proxywasm.SetTickPeriodMilliSeconds
 	defineCounterMetric       = proxywasm.DefineCounterMetric
 	logCritical               = proxywasm.LogCritical
 	logDebug                  = proxywasm.LogDebug

@@ -48,7 +48,7 @@ func benchRequests(b *testing.B, policy string) {
 			for i := range soakWarmUp {
 				serve(b, vm, requests[i%len(requests)])
 			}
-			start := vm.MemorySize()
+			start, calls := vm.MemorySize(), w.HostCalls()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
@@ -56,6 +56,7 @@ func benchRequests(b *testing.B, policy string) {
 			}
 			b.StopTimer()
 			end := vm.MemorySize()
+			b.ReportMetric(float64(w.HostCalls()-calls)/float64(b.N), "hostcalls/op")
 			b.ReportMetric(float64(start), "mem-start-B")
 			b.ReportMetric(float64(end), "mem-end-B")
 			growth := 100 * (float64(end)/float64(start) - 1)

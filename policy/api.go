@@ -10,8 +10,8 @@
 // # Lifecycle
 //
 //	p, err := policy.Parse(jsonText) // parse → validate → compile, once
-//	var d policy.Decision             // reused across requests
-//	p.Decide(&req, random, &d)        // per request: reads p, writes d
+//	var plan policy.Plan              // reused across requests
+//	p.Decide(&req, env, &plan)        // per request: reads p, writes plan
 package policy
 
 import "time"
@@ -20,10 +20,18 @@ import "time"
 // and safe to share between streams; a new configuration builds a new Policy.
 type Policy struct {
 	routes            []*Route
+	counters          []string // every counter name, indexed by Counter
+	hintHeaders       []string // every route's hint header, once
 	usesClientAddress bool
 	usesMethod        bool
 	usesAuthority     bool
+	logRequests       bool
 }
+
+// LogRequests reports whether the policy asks for one debug-level log line
+// per request ("logRequests"): the route, the rewrite, the destination and
+// the limit verdict.
+func (p *Policy) LogRequests() bool { return p.logRequests }
 
 // Routes returns the compiled routes in match order. The slice and the routes
 // must not be modified.
@@ -47,8 +55,9 @@ type Route struct {
 	// RateLimit is the route's token bucket, or nil when it has none.
 	RateLimit *RateLimit
 
-	matches []matchBlock
-	rewrite *rewrite
+	matches  []matchBlock
+	rewrite  *rewrite
+	counters routeCounters
 }
 
 // HeaderOpKind says how a HeaderOp changes a header map.
@@ -109,7 +118,9 @@ type Destination struct {
 // RateLimit is a compiled local rate limit of one route.
 type RateLimit struct {
 	// Name identifies the limit in RateLimit fields: the route name.
-	Name   string
+	Name string
+	// Route is the Index of the limit's route.
+	Route  int
 	Bucket Bucket
 	// MaxKeys is the number of bucket slots; 1 when the limit has no key.
 	MaxKeys uint32
@@ -194,7 +205,7 @@ type TakeResult struct {
 	Shared bool
 }
 
-// Request is the view of a request that Decide reads.
+// Request is the view of a request that Decide and Choose read.
 type Request struct {
 	// Method is the :method pseudo-header.
 	Method string
@@ -213,7 +224,7 @@ type HeaderGetter interface {
 	Header(name string) (value string, ok bool)
 }
 
-// Decision is what Decide wants done to one request. Reuse one value across
+// Decision is what Choose chose for one request. Reuse one value across
 // requests to avoid allocation.
 type Decision struct {
 	// Route is the matched route, or nil: then the request is left alone.

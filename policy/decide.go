@@ -1,7 +1,8 @@
 package policy
 
-// Decide decides what to do with one request and writes it to d, which it
-// resets first. The first route whose match holds wins; with none, d.Route
+// Choose makes the choices of one request and writes them to d, which it
+// resets first: the route, the rewrite, the destination and the rate-limit
+// key. Decide builds a whole Plan on top of it. The first route whose match holds wins; with none, d.Route
 // is nil and the request is left alone.
 //
 // random must be a uniformly random 64-bit number. It is used only for a
@@ -10,11 +11,11 @@ package policy
 //
 // # Notes
 //
-// Decide reads the Policy only, so it is safe for concurrent use. It does
+// Choose reads the Policy only, so it is safe for concurrent use. It does
 // not allocate, except for a rewritten :path that is not a piece of the
 // original one or of the policy (e.g. "/api/x" → "/v2/x": one string, since
 // Go strings cannot share memory with two sources) and for regex rewrites.
-func (p *Policy) Decide(req *Request, random uint64, d *Decision) {
+func (p *Policy) Choose(req *Request, random uint64, d *Decision) {
 	if d == nil {
 		return
 	}

@@ -7,12 +7,12 @@ import (
 	"testing"
 )
 
-func TestPolicy_Decide(t *testing.T) {
+func TestPolicy_Choose(t *testing.T) {
 	p := mustParse(t, seedPolicy)
 	req := &Request{Method: "GET", Path: "/products/123?x=1", Authority: "shop.example.com",
 		Headers: headerMap{"x-user-id": "user-1", "x-internal-debug": "1"}}
 	var d Decision
-	p.Decide(req, 0, &d)
+	p.Choose(req, 0, &d)
 	r := p.Routes()[0]
 	want := Decision{Route: r, Path: "/123?x=1", Destination: &r.Split.Destinations[0], LimitKey: 0}
 	// user-1 hashes into the 90% share (keyHash("user-1") < 0.9 × 2^64).
@@ -28,16 +28,16 @@ func TestPolicy_Decide(t *testing.T) {
 	}
 }
 
-// TestPolicy_Decide_Allocs asserts the seed policy's request path: decision
+// TestPolicy_Choose_Allocs asserts the seed policy's request path: decision
 // (match, sticky pick, prefix-stripping rewrite, slot) plus rendering every
 // header operation allocates nothing.
-func TestPolicy_Decide_Allocs(t *testing.T) {
+func TestPolicy_Choose_Allocs(t *testing.T) {
 	p := mustParse(t, seedPolicy)
 	req := &Request{Method: "GET", Path: "/products/123?x=1", Authority: "shop.example.com",
 		ClientAddress: "10.0.0.1:1234", Headers: headerMap{"x-user-id": "user-1"}}
 	var d Decision
 	allocs := testing.AllocsPerRun(1000, func() {
-		p.Decide(req, 12345, &d)
+		p.Choose(req, 12345, &d)
 		for _, ops := range [][]HeaderOp{d.Route.RequestHeaders, d.Route.ResponseHeaders} {
 			for i := range ops {
 				ops[i].Value.Render(req, &d)
@@ -52,26 +52,26 @@ func TestPolicy_Decide_Allocs(t *testing.T) {
 	}
 }
 
-// TestPolicy_Decide_RewriteAllocs states the irreducible cost of a rewrite
+// TestPolicy_Choose_RewriteAllocs states the irreducible cost of a rewrite
 // whose result is not a piece of the original :path: one string.
-func TestPolicy_Decide_RewriteAllocs(t *testing.T) {
+func TestPolicy_Choose_RewriteAllocs(t *testing.T) {
 	p := mustParse(t, `{"routes": [{"match": [{"uri": {"prefix": "/api"}}], "rewrite": {"uri": "/v2"}}]}`)
 	req := &Request{Path: "/api/items?page=2"}
 	var d Decision
-	allocs := testing.AllocsPerRun(1000, func() { p.Decide(req, 0, &d) })
+	allocs := testing.AllocsPerRun(1000, func() { p.Choose(req, 0, &d) })
 	if allocs != 1 || d.Path != "/v2/items?page=2" {
 		t.Fatalf("allocs = %v, Path = %q; want 1, /v2/items?page=2", allocs, d.Path)
 	}
 }
 
-func BenchmarkPolicy_Decide(b *testing.B) {
+func BenchmarkPolicy_Choose(b *testing.B) {
 	p := mustParse(b, seedPolicy)
 	req := &Request{Method: "GET", Path: "/products/123?x=1", Authority: "shop.example.com",
 		ClientAddress: "10.0.0.1:1234", Headers: headerMap{"x-user-id": "user-1"}}
 	var d Decision
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		p.Decide(req, uint64(i), &d)
+		p.Choose(req, uint64(i), &d)
 	}
 }
 
@@ -105,7 +105,7 @@ func FuzzDecide(f *testing.F) {
 		req := &Request{Method: method, Path: path, Authority: authority, ClientAddress: client,
 			Headers: headerMap{strings.ToLower(name): value, "cookie": value}}
 		var d Decision
-		p.Decide(req, random, &d)
+		p.Choose(req, random, &d)
 		if d.Route == nil {
 			return
 		}

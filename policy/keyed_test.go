@@ -138,7 +138,7 @@ func TestRateLimit_Take_KeysDoNotShare(t *testing.T) {
 		homes := map[uint32]int{}
 		for i := range 200 {
 			var d Decision
-			p.Decide(&Request{Path: "/", Headers: headerMap{"x-api-key": "customer-" + strconv.Itoa(i)}}, 0, &d)
+			p.Choose(&Request{Path: "/", Headers: headerMap{"x-api-key": "customer-" + strconv.Itoa(i)}}, 0, &d)
 			homes[rl.probe(d.LimitKey, 0)]++
 			if admitted, shared := takeN(t, rl, store, d.LimitKey, 0, 4); admitted != 3 || shared != 0 {
 				t.Fatalf("customer-%d: admitted %d (%d shared) of 4, want 3 (0 shared)", i, admitted, shared)

@@ -55,7 +55,7 @@ func TestRoute_Match(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			req := &Request{Method: tc.method, Path: tc.path, Authority: tc.authority, Headers: tc.headers}
 			var d Decision
-			p.Decide(req, 0, &d)
+			p.Choose(req, 0, &d)
 			if d.Route == nil || d.Route.Name != tc.want {
 				t.Fatalf("route = %v, want %q", d.Route, tc.want)
 			}
@@ -66,7 +66,7 @@ func TestRoute_Match(t *testing.T) {
 func TestPolicy_Decide_NoMatch(t *testing.T) {
 	p := mustParse(t, `{"routes": [{"match": [{"uri": {"exact": "/x"}}], "rewrite": {"uri": "/y"}}]}`)
 	d := Decision{Path: "/stale", LimitKey: 7}
-	p.Decide(&Request{Path: "/z"}, 0, &d)
+	p.Choose(&Request{Path: "/z"}, 0, &d)
 	if d != (Decision{}) {
 		t.Fatalf("Decision = %+v, want zero", d)
 	}

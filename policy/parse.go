@@ -70,6 +70,10 @@ func (p *parser) policy(doc gjson.Result) *Policy {
 	if !ok {
 		return nil
 	}
+	var logRequests bool
+	if lv, ok := fields["logRequests"]; ok {
+		logRequests, _ = p.boolean("logRequests", lv)
+	}
 	routesJSON, ok := fields["routes"]
 	if !ok {
 		p.fail("policy", `missing field "routes"`)
@@ -83,7 +87,7 @@ func (p *parser) policy(doc gjson.Result) *Policy {
 		p.fail("routes", "must not be empty")
 		return nil
 	}
-	pol := &Policy{routes: make([]*Route, 0, len(items))}
+	pol := &Policy{routes: make([]*Route, 0, len(items)), logRequests: logRequests}
 	firstByName := map[string]int{}
 	for i, item := range items {
 		path := index("routes", i)
@@ -101,6 +105,7 @@ func (p *parser) policy(doc gjson.Result) *Policy {
 		pol.usesMethod = pol.usesMethod || r.reads(":method")
 		pol.usesAuthority = pol.usesAuthority || r.reads(":authority")
 	}
+	pol.compilePlans()
 	return pol
 }
 

@@ -82,7 +82,7 @@ func TestRateLimit_KeyOf(t *testing.T) {
 	    "key": {"clientAddress": true}, "maxKeys": 1000}}]}`)
 	keyOf := func(req *Request) LimitKey {
 		var d Decision
-		p.Decide(req, 0, &d)
+		p.Choose(req, 0, &d)
 		return d.LimitKey
 	}
 	if got := keyOf(&Request{Path: "/none", Headers: headerMap{"x-api-key": "k"}}); got != 0 {

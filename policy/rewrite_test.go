@@ -35,7 +35,7 @@ func TestRewrite_Apply(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := mustParse(t, `{"routes": [{"match": [{"uri": `+tc.match+`}], "rewrite": `+tc.rewrite+`}]}`)
 			var d Decision
-			p.Decide(&Request{Path: tc.path}, 0, &d)
+			p.Choose(&Request{Path: tc.path}, 0, &d)
 			if d.Route == nil {
 				t.Fatal("no route matched")
 			}

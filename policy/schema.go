@@ -271,5 +271,6 @@ var (
 	schemaPolicy = &Schema{Kind: KindObject, Doc: "A wasmgate gateway policy.",
 		Fields: []*Field{
 			required("routes", &Schema{Kind: KindList, Items: schemaRoute, MinItems: 1, Doc: "Routes in match order."}),
+			optional("logRequests", boolDecl("Log one debug-level line per request: route, rewrite, destination, limit verdict.")),
 		}}
 )

@@ -12,7 +12,7 @@ func share(p *Policy, n int, req func(i int) (*Request, uint64), hint string) fl
 	hits := 0
 	for i := range n {
 		r, random := req(i)
-		p.Decide(r, random, &d)
+		p.Choose(r, random, &d)
 		if d.Destination.Hint == hint {
 			hits++
 		}
@@ -70,11 +70,11 @@ func TestSplit_Pick_Sticky(t *testing.T) {
 			seen := map[string]bool{}
 			for u := range 50 {
 				var d Decision
-				p.Decide(tc.req(u), 0, &d)
+				p.Choose(tc.req(u), 0, &d)
 				first := d.Destination.Hint
 				seen[first] = true
 				for random := range uint64(20) {
-					p.Decide(tc.req(u), random<<59, &d)
+					p.Choose(tc.req(u), random<<59, &d)
 					if d.Destination.Hint != first {
 						t.Fatalf("user %d: picked %q then %q", u, first, d.Destination.Hint)
 					}
@@ -90,11 +90,11 @@ func TestSplit_Pick_Sticky(t *testing.T) {
 func TestSplit_Pick_StickyKeyAbsentUsesRandom(t *testing.T) {
 	p := mustParse(t, seedPolicy)
 	var d Decision
-	p.Decide(&Request{Path: "/products"}, 0, &d)
+	p.Choose(&Request{Path: "/products"}, 0, &d)
 	if d.Destination.Host != "product-service" {
 		t.Fatalf("random 0 picked %q, want product-service", d.Destination.Host)
 	}
-	p.Decide(&Request{Path: "/products"}, ^uint64(0), &d)
+	p.Choose(&Request{Path: "/products"}, ^uint64(0), &d)
 	if d.Destination.Host != "product-service-v2" {
 		t.Fatalf("random max picked %q, want product-service-v2", d.Destination.Host)
 	}
@@ -121,7 +121,7 @@ func TestSplit_Pick_Override(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var d Decision
 			for _, random := range []uint64{0, 1 << 63, ^uint64(0)} {
-				p.Decide(&Request{Path: "/", Headers: headerMap{"x-canary": tc.override, "x-user-id": "u1"}}, random, &d)
+				p.Choose(&Request{Path: "/", Headers: headerMap{"x-canary": tc.override, "x-user-id": "u1"}}, random, &d)
 				if d.Destination.Hint != tc.want || d.Overridden != tc.overridden {
 					t.Fatalf("picked %q (overridden %v), want %q (%v)", d.Destination.Hint, d.Overridden, tc.want, tc.overridden)
 				}

@@ -82,7 +82,7 @@ func unimplemented(name string, params int) hostFunc {
 // find their VM in the call's context, so one module serves every VM.
 func instantiateABI(ctx context.Context, rt wazero.Runtime) error {
 	b := rt.NewHostModuleBuilder("env")
-	for _, f := range abiFuncs {
+	for i, f := range abiFuncs {
 		fn := f.fn
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, _ api.Module, stack []uint64) {
@@ -91,6 +91,7 @@ func instantiateABI(ctx context.Context, rt wazero.Runtime) error {
 					stack[0] = uint64(StatusInternalFailure)
 					return
 				}
+				vm.host.hostCalls[i].Add(1)
 				stack[0] = uint64(fn(vm, stack))
 			}), f.params, []api.ValueType{i32}).
 			Export(f.name)

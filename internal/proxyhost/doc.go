@@ -27,6 +27,10 @@
 //
 // # Envoy semantics kept
 //
+//   - Imports: the "env" functions Envoy 1.40 gives a module of the ABI
+//     versions the Go SDKs declare (0.2.0), and no others: a module that
+//     imports one Envoy lacks (proxy_get_log_level, for one) fails to load
+//     here as it does there.
 //   - Start: _initialize (then main(0, 0) if exported) for a reactor such as
 //     Go's -buildmode=c-shared, or _start for a command such as TinyGo's
 //     -buildmode=wasi-legacy; then proxy_on_context_create(1, 0),

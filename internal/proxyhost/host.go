@@ -69,6 +69,7 @@ type Host struct {
 	logs          [numLogLevels]ring
 	logCounts     [numLogLevels]int
 	unimplemented map[string]int
+	hostCalls     []atomic.Uint64 // by abiFuncs index
 }
 
 type sharedEntry struct {
@@ -138,6 +139,7 @@ func NewHost(opts Options) (*Host, error) {
 		nextCas:       1,
 		metricNames:   map[string]uint32{},
 		unimplemented: map[string]int{},
+		hostCalls:     make([]atomic.Uint64, len(abiFuncs)),
 	}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
@@ -302,6 +304,29 @@ func (h *Host) metric(id uint32) *metric {
 		return nil
 	}
 	return h.metrics[id-1]
+}
+
+// HostCalls returns how many proxy-wasm host functions the guests of h have
+// called so far (WASI calls not included): the cost that dominates a
+// plugin's time in a real proxy.
+func (h *Host) HostCalls() uint64 {
+	var n uint64
+	for i := range h.hostCalls {
+		n += h.hostCalls[i].Load()
+	}
+	return n
+}
+
+// HostCallsByName returns HostCalls by host function name, leaving out
+// functions never called.
+func (h *Host) HostCallsByName() map[string]uint64 {
+	m := map[string]uint64{}
+	for i := range h.hostCalls {
+		if n := h.hostCalls[i].Load(); n > 0 {
+			m[abiFuncs[i].name] = n
+		}
+	}
+	return m
 }
 
 // Logs returns the messages logged at level, oldest first; at most

@@ -111,6 +111,20 @@ func TestHTTPStream_LocalResponse(t *testing.T) {
 	})
 }
 
+func TestHTTPStream_Property(t *testing.T) {
+	forEachBuild(t, func(t *testing.T, wasm []byte) {
+		_, vm := newTestVM(t, wasm, Options{}, "")
+		s := mustStream(t, vm)
+		if _, ok := s.Property("source.address"); ok {
+			t.Fatal("a property nobody set is there")
+		}
+		s.SetProperty("source.address", "10.0.0.1:5")
+		if v, ok := s.Property("source.address"); !ok || v != "10.0.0.1:5" {
+			t.Fatalf("Property = %q, %v", v, ok)
+		}
+	})
+}
+
 func TestHTTPStream_ForeignCalls(t *testing.T) {
 	forEachBuild(t, func(t *testing.T, wasm []byte) {
 		_, vm := newTestVM(t, wasm, Options{}, "")

@@ -1,7 +1,8 @@
 // Package envoyconfig derives an Envoy configuration that serves a policy
 // from the repository's envoy.yaml: the policy as the plugin configuration,
 // one route per hint header and one cluster per destination hint, so every
-// destination the policy names has an upstream.
+// destination the policy names has an upstream, and the matched policy route
+// in every response (RouteHeader).
 package envoyconfig
 
 import (
@@ -19,6 +20,11 @@ import (
 
 // DefaultCluster receives the requests no hint header routes.
 const DefaultCluster = "default-backend"
+
+// RouteHeader is the response header the configuration adds with the policy
+// route that matched the request (the plugin's filter state
+// wasm.wasmgate_route), "-" when none did.
+const RouteHeader = "x-wasmgate-route"
 
 // Cluster is one upstream a policy's destinations need.
 type Cluster struct {
@@ -106,7 +112,14 @@ func Render(template []byte, o Options) ([]byte, error) {
 	}
 	routes = append(routes, map[string]any{"name": "default", "match": map[string]any{"prefix": "/"},
 		"route": map[string]any{"cluster": DefaultCluster}})
-	e.set(hcm, routes, "route_config", "virtual_hosts", 0, "routes")
+	vhost, _ := e.get(hcm, "route_config", "virtual_hosts", 0).(map[string]any)
+	if vhost != nil {
+		vhost["routes"] = routes
+		vhost["response_headers_to_add"] = []any{map[string]any{
+			"header":        map[string]any{"key": RouteHeader, "value": "%FILTER_STATE(wasm.wasmgate_route:PLAIN)%"},
+			"append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+		}}
+	}
 
 	var cs []any
 	for _, name := range append(clusterNames(clusters), DefaultCluster) {

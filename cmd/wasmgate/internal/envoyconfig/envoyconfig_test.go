@@ -46,7 +46,7 @@ func TestRender(t *testing.T) {
 	if cfg.Admin.Address.SocketAddress.PortValue != 2 {
 		t.Errorf("admin port = %d, want 2", cfg.Admin.Address.SocketAddress.PortValue)
 	}
-	for _, want := range []string{"cluster_header: x-h", "cluster_header: x-wasmgate-destination", "filename: /m.wasm", `"hint": "a2"`, "port_value: 1\n"} {
+	for _, want := range []string{"cluster_header: x-h", "cluster_header: x-wasmgate-destination", "filename: /m.wasm", "key: x-wasmgate-route", `"hint": "a2"`, "port_value: 1\n"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the configuration lacks %q:\n%s", want, out)
 		}

@@ -3,11 +3,12 @@
 // to each: route, rewrite, header edits, destination, rate-limit verdict.
 //
 // Everything reported is read from what the plugin did through the host:
-// the headers it left, its local reply, the counters it bumped
-// ("wasmgate.route.<name>.matched", ".rate_limited", ".shadow_limited") and
-// the rate-limit buckets it wrote to shared data. The policy is parsed here
-// only to learn route names, hint headers and bucket sizes; no decision is
-// made outside the module.
+// the route it recorded in the stream's filter state (RouteProperty), the
+// headers it left, its local reply, the counters it bumped
+// ("wasmgate.route.<name>.rate_limited", ".shadow_limited") and the
+// rate-limit buckets it wrote to shared data. The policy is parsed here only
+// to learn route names, hint headers and bucket sizes; no decision is made
+// outside the module.
 package simulate
 
 import (
@@ -25,6 +26,10 @@ import (
 // PluginName is the plugin_name the module sees; it prefixes its shared-data
 // keys.
 const PluginName = "wasmgate"
+
+// RouteProperty is the stream property the module records the matched
+// route's name in (Envoy's filter state wasm.wasmgate_route).
+const RouteProperty = "wasmgate_route"
 
 // start is the plugin's clock at the first request. Fixed, so a run is
 // reproducible: the plugin seeds its random choices from the clock.
@@ -91,11 +96,11 @@ type Simulator struct {
 }
 
 type routeInfo struct {
-	name                     string
-	matched, limited, shadow string // counter names
-	hintHeader               string
-	bucketPrefix             string
-	fillInterval             time.Duration
+	name            string
+	limited, shadow string // counter names
+	hintHeader      string
+	bucketPrefix    string
+	fillInterval    time.Duration
 }
 
 // New compiles the module and starts it with the policy (JSON). seed fixes
@@ -133,7 +138,7 @@ func New(wasm, policyJSON []byte, seed uint64) (*Simulator, error) {
 	s.host, s.vm = h, vm
 	for _, r := range pol.Routes() {
 		prefix := "wasmgate.route." + r.Name + "."
-		ri := routeInfo{name: r.Name, matched: prefix + "matched", limited: prefix + "rate_limited", shadow: prefix + "shadow_limited"}
+		ri := routeInfo{name: r.Name, limited: prefix + "rate_limited", shadow: prefix + "shadow_limited"}
 		if r.Split != nil {
 			ri.hintHeader = r.Split.HintHeader
 		}
@@ -195,12 +200,17 @@ func (s *Simulator) Run(req Request) (Result, error) {
 		return res, fmt.Errorf("%s: %w", req.Line, err)
 	}
 	out := stream.Request()
+	// The module keeps counts in its memory and adds them to the host's
+	// metrics on its timer: a tick now makes this request's counts visible.
+	if err := s.vm.Tick(); err != nil {
+		return res, fmt.Errorf("%s: %w", req.Line, err)
+	}
 	grew := s.snapshot()
 	var route *routeInfo
+	res.Route, _ = stream.Property(RouteProperty)
 	for i := range s.routes {
-		if grew[s.routes[i].matched] {
+		if s.routes[i].name == res.Route {
 			route = &s.routes[i]
-			res.Route = route.name
 		}
 	}
 	local := stream.LocalResponse()
