@@ -10,24 +10,40 @@ export WASMGATE_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/wasmgate
 TINYGO := $(WASMGATE_CACHE)/tinygo-$(TINYGO_VERSION)/bin/tinygo
 ENVOY  := $(WASMGATE_CACHE)/envoy-$(ENVOY_VERSION)/bin/envoy
 GO_SOURCES := go.mod go.sum $(shell find cmd/plugin filter policy -name '*.go' -not -name '*_test.go')
+EMPTY_SOURCES := go.mod go.sum $(wildcard internal/emptyplugin/*.go)
+# Build commands of each SDK, shared by the plugin and the benchmark's empty plugin.
+GO_WASM_BUILD = GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags='-s -w'
+# TINYGO_OPT=z makes the TinyGo module about 110 KB smaller (docs/BENCHMARKS.md,
+# "Module size"); its cost per request is measured with `make bench`.
+TINYGO_OPT ?= 2
+TINYGO_BUILD  = $(TINYGO) build -target=wasi -scheduler=none -buildmode=wasi-legacy -no-debug -opt=$(TINYGO_OPT) -tags=custommalloc
 # The Go modules: the plugin's (.) and the tooling beside it.
 MODULES := . cmd/wasmgate e2e
 
-.PHONY: build tinygo envoy registry registry-serve tools run test test-e2e bench-envoy check clean image push wasmplugin
+.PHONY: build bench-modules tinygo envoy registry registry-serve tools run test test-e2e bench-tools bench bench-soak check clean image push wasmplugin
 
 build: out/wasmgate-go.wasm out/wasmgate-tinygo.wasm ## build both plugin modules
 
 # Upstream Go: a reactor module (c-shared exports _initialize), stripped.
 out/wasmgate-go.wasm: $(GO_SOURCES)
 	@mkdir -p out
-	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags='-s -w' -o $@ ./cmd/plugin
+	$(GO_WASM_BUILD) -o $@ ./cmd/plugin
 
 # TinyGo: wasi-legacy keeps the VM alive after main returns; custommalloc drops
 # TinyGo's malloc export, which Envoy would use to hand data to the plugin and
 # which keeps every block until a free the SDK never calls.
 out/wasmgate-tinygo.wasm: $(GO_SOURCES) | $(TINYGO)
 	@mkdir -p out
-	$(TINYGO) build -o $@ -target=wasi -scheduler=none -buildmode=wasi-legacy -no-debug -opt=2 -tags=custommalloc ./cmd/plugin
+	$(TINYGO_BUILD) -o $@ ./cmd/plugin
+
+# The benchmark's floor: a plugin that does nothing, built like the plugin.
+bench-modules: out/empty-go.wasm out/empty-tinygo.wasm
+out/empty-go.wasm: $(EMPTY_SOURCES)
+	@mkdir -p out
+	$(GO_WASM_BUILD) -o $@ ./internal/emptyplugin
+out/empty-tinygo.wasm: $(EMPTY_SOURCES) | $(TINYGO)
+	@mkdir -p out
+	$(TINYGO_BUILD) -o $@ ./internal/emptyplugin
 
 tinygo: $(TINYGO) ## install TinyGo into the tools cache
 $(TINYGO):
@@ -57,8 +73,16 @@ test: tools build ## install what is missing and run every test
 	# The soak: fails when a module's memory grows over 1M requests.
 	go test -count=1 ./filter -run '^$$' -bench 'Wasm_(Request|KeyedLimit)' -benchtime 1000000x
 
-bench-envoy: build envoy ## load and soak runs through a real Envoy (about 5 minutes)
-	bash build/loadtest.sh
+bench-tools: ## install the benchmark's load generators: Debian's wrk, vegeta (Go, pinned)
+	bash build/install-wrk.sh >/dev/null
+	bash build/install-vegeta.sh >/dev/null
+
+# BENCH_ROUNDS, BENCH_DURATION, ... tune both (see build/bench.sh).
+bench: build bench-modules envoy bench-tools ## the plugin against Envoy's native filters, one worker (about 8 minutes)
+	bash build/bench.sh compare
+
+bench-soak: build bench-modules envoy bench-tools ## Envoy's memory over 1M requests per build (about 4 minutes)
+	bash build/bench.sh soak
 
 test-e2e: envoy build ## only the end-to-end tests against a real Envoy
 	cd e2e && go test -count=1 .

@@ -31,7 +31,10 @@ const invalidPolicyPrefix = "wasmgate: invalid policy: "
 
 type vmContext struct{ defaultVMContext }
 
-func (*vmContext) OnVMStart(int) onVMStartStatus { return vmStartOK }
+func (*vmContext) OnVMStart(int) onVMStartStatus {
+	reserveHeap()
+	return vmStartOK
+}
 
 func (*vmContext) NewPluginContext(uint32) pluginContextIface { return &pluginContext{} }
 
@@ -53,6 +56,7 @@ type pluginContext struct {
 }
 
 func (p *pluginContext) OnPluginStart(int) onPluginStatus {
+	releaseHeap()
 	data, err := getPluginConfiguration()
 	if err != nil && err != errNotFound {
 		logCritical(invalidPolicyPrefix + "reading the plugin configuration: " + err.Error())
