@@ -87,13 +87,23 @@ else
   n=0
   while read -r cluster host; do
     n=$((n + 1))
-    "$tmp/demo-upstream" -listen 127.0.0.1:0 -name "$host" -version "$cluster" 2>"$tmp/upstream-$n.log" &
-    pids+=($!)
-    addr=""
-    for _ in $(seq 1 100); do
-      addr=$(sed -n 's/.*listening on \(.*\)$/\1/p' "$tmp/upstream-$n.log")
-      [ -n "$addr" ] && break
-      sleep 0.1
+    # The kernel may hand out a GATEWAY_PORT or ADMIN_PORT in its ephemeral
+    # range: an upstream that got one is started again.
+    for _ in 1 2 3 4 5; do
+      : >"$tmp/upstream-$n.log"
+      "$tmp/demo-upstream" -listen 127.0.0.1:0 -name "$host" -version "$cluster" 2>"$tmp/upstream-$n.log" &
+      upstream_pid=$!
+      pids+=("$upstream_pid")
+      addr=""
+      for _ in $(seq 1 100); do
+        addr=$(sed -n 's/.*listening on \(.*\)$/\1/p' "$tmp/upstream-$n.log")
+        [ -n "$addr" ] && break
+        sleep 0.1
+      done
+      case "${addr##*:}" in
+        "$gateway_port" | "$admin_port") kill -TERM "$upstream_pid"; wait "$upstream_pid" 2>/dev/null || true ;;
+        *) break ;;
+      esac
     done
     [ -n "$addr" ] || { echo "demo: the upstream for $cluster did not start:" >&2; cat "$tmp/upstream-$n.log" >&2; exit 1; }
     upstream_flags+=(-upstream "$cluster=$addr")
