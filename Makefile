@@ -20,7 +20,7 @@ TINYGO_BUILD  = $(TINYGO) build -target=wasi -scheduler=none -buildmode=wasi-leg
 # The Go modules: the plugin's (.) and the tooling beside it.
 MODULES := . cmd/wasmgate e2e
 
-.PHONY: build bench-modules tinygo envoy registry registry-serve tools run test test-e2e bench-tools bench bench-soak check clean image push wasmplugin
+.PHONY: build bench-modules tinygo envoy registry registry-serve tools run test test-e2e test-istio bench-tools bench bench-soak check clean image push wasmplugin
 
 build: out/wasmgate-go.wasm out/wasmgate-tinygo.wasm ## build both plugin modules
 
@@ -68,6 +68,7 @@ test: tools build ## install what is missing and run every test
 	go version
 	$(ENVOY) --version | grep -o 'version: .*'
 	set -e; for m in $(MODULES); do echo "== module $$m"; (cd $$m && go test -count=1 -timeout 30m ./...); done
+	$(MAKE) test-istio
 	# The filter's Go leg once more with the TinyGo build's SDK shim.
 	go test -count=1 -tags wasmgate_tetrate ./filter
 	# The soak: fails when a module's memory grows over 1M requests.
@@ -87,6 +88,11 @@ bench-soak: build bench-modules envoy bench-tools ## Envoy's memory over 1M requ
 test-e2e: envoy build ## only the end-to-end tests against a real Envoy
 	cd e2e && go test -count=1 .
 
+# Its own module, out of go.work: Istio's dependencies would move the others'
+# versions. The first build compiles Istio's control plane (minutes).
+test-istio: envoy registry build ## both builds through Istio's discovery server and a real Envoy gateway
+	cd e2e/istio && GOWORK=off go test -count=1 -timeout 30m ./...
+
 # Delivery: the OCI image Istio's WasmPlugin pulls, and the WasmPlugin itself.
 REGISTRY      ?= 127.0.0.1:5000/wasmgate
 TAG           ?= dev
@@ -104,19 +110,22 @@ image: $(IMAGE_WASM) ## print the manifest digest of IMAGE_WASM's image (no regi
 push: $(IMAGE_WASM) ## push IMAGE_WASM to REGISTRY:TAG and print the manifest digest
 	@$(WASMGATE) image push -wasm $(IMAGE_WASM) -ref $(REGISTRY):$(TAG) -variant $(IMAGE_VARIANT)
 
-wasmplugin: $(IMAGE_WASM) ## render out/wasmplugin.yaml for POLICY and REGISTRY:TAG
-	$(WASMGATE) render -policy $(POLICY) -ref $(REGISTRY):$(TAG) -wasm $(IMAGE_WASM) -variant $(IMAGE_VARIANT) > out/wasmplugin.yaml.tmp
-	mv out/wasmplugin.yaml.tmp out/wasmplugin.yaml
+RENDER_FLAGS  ?=
+wasmplugin: $(IMAGE_WASM) ## render out/istio.yaml (WasmPlugin + VirtualService) for POLICY and REGISTRY:TAG (RENDER_FLAGS)
+	$(WASMGATE) render -policy $(POLICY) -ref $(REGISTRY):$(TAG) -wasm $(IMAGE_WASM) -variant $(IMAGE_VARIANT) $(RENDER_FLAGS) > out/istio.yaml.tmp
+	mv out/istio.yaml.tmp out/istio.yaml
 
 # The shipped example: keeps its comment header, re-renders the rest.
-deploy/wasmplugin.yaml: deploy/policy.json $(IMAGE_WASM)
-	{ sed '/^[^#]/,$$d' $@; $(WASMGATE) render -policy deploy/policy.json -ref registry.example.com/wasmgate:0.1.0 -wasm $(IMAGE_WASM); } > $@.tmp
+# TestRender_Deploy fails when it is not what today's build renders.
+deploy/istio.yaml: deploy/policy.json $(IMAGE_WASM)
+	{ sed '/^[^#]/,$$d' $@; $(WASMGATE) render -policy deploy/policy.json -ref registry.example.com/wasmgate:0.1.0 -wasm $(IMAGE_WASM) -new-gateway; } > $@.tmp
 	mv $@.tmp $@
 
 check: ## format, vet, regenerate, tidy; fails on a dirty tree
 	gofmt -w $$(git ls-files '*.go')
 	go generate ./...
 	set -e; for m in $(MODULES); do (cd $$m && go vet ./... && GOWORK=off go mod tidy); done
+	cd e2e/istio && GOWORK=off go vet ./... && GOWORK=off go mod tidy
 	git diff --exit-code
 
 clean:

@@ -410,9 +410,9 @@ func TestEnvoy_Metrics(t *testing.T) {
 		}
 
 		want := map[string]int64{
-			"wasmgate.route.products.matched":                               products,
-			"wasmgate.route.products.rewritten":                             products,
-			"wasmgate.route.products.rate_limited":                          products - maxTokens,
+			"wasmgate.route.products.matched":      products,
+			"wasmgate.route.products.rewritten":    products,
+			"wasmgate.route.products.rate_limited": products - maxTokens,
 			// Only admitted requests count as picked.
 			"wasmgate.route.products.destination.product-service-v2.picked": maxTokens,
 			"wasmgate.route.products.destination.product-service.picked":    0,

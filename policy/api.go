@@ -104,12 +104,15 @@ type Split struct {
 
 // Destination is one entry of a route's "route" list.
 type Destination struct {
-	// Host and Port are "destination.host" and "destination.port" (0 when unset).
-	Host string
-	Port uint32
+	// Host, Subset and Port are "destination.host", "destination.subset"
+	// ("" when unset) and "destination.port" (0 when unset).
+	Host   string
+	Subset string
+	Port   uint32
 	// Weight is the relative weight (share = Weight / sum of weights).
 	Weight uint32
-	// Hint is the value written to the hint header: "hint", or Host.
+	// Hint is the value written to the hint header: "hint", or Host, or
+	// Host + "|" + Subset when a subset is set.
 	Hint string
 	// Index is the position in the route's "route" list.
 	Index int

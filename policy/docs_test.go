@@ -49,6 +49,7 @@ func walkDeclaration(path string, s *Schema, visit func(path string, s *Schema))
 		walk(path+"[]", s.Items)
 		walk(path+"{key}", s.Keys)
 		walk(path+"{}", s.Values)
+		walk(path+"|", s.Alt)
 	}
 	walk(path, s)
 }

@@ -36,6 +36,15 @@ func (g *jsonSchemaGen) ref(s *Schema) map[string]any {
 }
 
 func (g *jsonSchemaGen) schema(s *Schema) map[string]any {
+	if s.Alt != nil {
+		main := *s
+		main.Alt, main.Doc = nil, ""
+		out := map[string]any{"anyOf": []any{g.schema(&main), g.ref(s.Alt)}}
+		if s.Doc != "" {
+			out["description"] = s.Doc
+		}
+		return out
+	}
 	out := map[string]any{}
 	if s.Doc != "" {
 		out["description"] = s.Doc

@@ -68,6 +68,10 @@ type Schema struct {
 
 	// Default is the value an absent field takes, when it is a JSON value.
 	Default any
+
+	// Alt is another form the value may take instead (e.g. a port as a
+	// number or as {"number": N}).
+	Alt *Schema
 }
 
 // Field is one field of a KindObject schema.
@@ -189,9 +193,16 @@ var (
 	schemaHeaders = &Schema{Kind: KindObject, Doc: "Header operations on the request and on the response.",
 		Fields: []*Field{optional("request", schemaHeaderOps), optional("response", schemaHeaderOps)}}
 
-	schemaService = &Schema{Kind: KindObject, Doc: "The upstream service.", Fields: []*Field{
+	schemaPortSelector = &Schema{Kind: KindObject, Doc: "Istio's PortSelector.", Fields: []*Field{
+		required("number", intDecl("The service port.", 1, 65535)),
+	}}
+
+	schemaService = &Schema{Kind: KindObject, Doc: "The upstream service, as Istio's Destination.", Fields: []*Field{
 		required("host", schemaHeaderValue),
-		optional("port", intDecl("The service port.", 1, 65535)),
+		optional("subset", &Schema{Kind: KindString, Pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+			Doc: "A subset of the host (a DestinationRule subset name)."}),
+		optional("port", &Schema{Kind: KindInteger, Min: 1, Max: 65535, Alt: schemaPortSelector,
+			Doc: "The service port: a number, or {\"number\": N} as Istio writes it."}),
 	}}
 
 	schemaDestination = &Schema{Kind: KindObject, Def: "destination",

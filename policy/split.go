@@ -159,20 +159,8 @@ func (p *parser) destination(path string, i int, v gjson.Result, weightRequired 
 	if dv, ok := fields["destination"]; !ok {
 		p.fail(path, `missing field "destination"`)
 		valid = false
-	} else if df, ok := p.object(path+".destination", dv, schemaService); !ok {
+	} else if !p.destinationTarget(path+".destination", dv, &d) {
 		valid = false
-	} else {
-		if hv, ok := df["host"]; !ok {
-			p.fail(path+".destination", `missing field "host"`)
-			valid = false
-		} else if d.Host, ok = p.headerValue(path+".destination.host", hv); !ok {
-			valid = false
-		}
-		if pv, ok := df["port"]; ok {
-			port, ok := p.integer(path+".destination.port", pv, 1, 65535)
-			d.Port = uint32(port)
-			valid = valid && ok
-		}
 	}
 	if wv, ok := fields["weight"]; ok {
 		w, ok := p.integer(path+".weight", wv, 0, maxWeight)
@@ -183,11 +171,66 @@ func (p *parser) destination(path string, i int, v gjson.Result, weightRequired 
 		valid = false
 	}
 	d.Hint = d.Host
+	if d.Subset != "" {
+		d.Hint = d.Host + "|" + d.Subset
+	}
 	if hv, ok := fields["hint"]; ok {
 		d.Hint, ok = p.headerValue(path+".hint", hv)
 		valid = valid && ok
 	}
 	return d, valid
+}
+
+// destinationTarget parses a "destination" object as Istio writes it:
+// {"host", "subset", "port": {"number"}}, with "port" also accepted as a
+// bare number.
+func (p *parser) destinationTarget(path string, v gjson.Result, d *Destination) bool {
+	df, ok := p.object(path, v, schemaService)
+	if !ok {
+		return false
+	}
+	before := len(p.errs)
+	if hv, ok := df["host"]; !ok {
+		p.fail(path, `missing field "host"`)
+	} else {
+		d.Host, _ = p.headerValue(path+".host", hv)
+	}
+	if sv, ok := df["subset"]; ok {
+		if d.Subset, ok = p.str(path+".subset", sv); ok && !isDNSLabel(d.Subset) {
+			p.fail(path+".subset", "%q is not a valid subset name (lower-case letters, digits and '-', at most 63)", d.Subset)
+		}
+	}
+	if pv, ok := df["port"]; ok {
+		at := path + ".port"
+		if pv.IsObject() {
+			pf, ok := p.object(at, pv, schemaPortSelector)
+			if !ok {
+				return false
+			}
+			if pv, ok = pf["number"]; !ok {
+				p.fail(at, `missing field "number"`)
+				return false
+			}
+			at += ".number"
+		}
+		port, _ := p.integer(at, pv, 1, 65535)
+		d.Port = uint32(port)
+	}
+	return len(p.errs) == before
+}
+
+// isDNSLabel reports whether s is an RFC 1123 label, which Istio requires of
+// a subset name.
+func isDNSLabel(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *parser) splitOptions(path string, v gjson.Result, s *Split) bool {

@@ -179,3 +179,33 @@ func TestKeyHash(t *testing.T) {
 		})
 	}
 }
+
+func TestParse_Destination(t *testing.T) {
+	tests := []struct {
+		name        string
+		destination string
+		hint        string
+		want        Destination
+	}{
+		{name: "host only", destination: `{"host": "a"}`,
+			want: Destination{Host: "a", Hint: "a"}},
+		{name: "bare port", destination: `{"host": "a", "port": 8080}`,
+			want: Destination{Host: "a", Port: 8080, Hint: "a"}},
+		{name: "istio port", destination: `{"host": "a.ns.svc.cluster.local", "port": {"number": 9080}}`,
+			want: Destination{Host: "a.ns.svc.cluster.local", Port: 9080, Hint: "a.ns.svc.cluster.local"}},
+		{name: "subset in the hint", destination: `{"host": "a", "subset": "v2-canary", "port": {"number": 80}}`,
+			want: Destination{Host: "a", Subset: "v2-canary", Port: 80, Hint: "a|v2-canary"}},
+		{name: "hint wins", destination: `{"host": "a", "subset": "v2"}`, hint: `, "hint": "canary"`,
+			want: Destination{Host: "a", Subset: "v2", Hint: "canary"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := mustParse(t, `{"routes": [{"route": [{"destination": `+tc.destination+tc.hint+`}]}]}`)
+			got := p.Routes()[0].Split.Destinations[0]
+			tc.want.Weight = 100
+			if got != tc.want {
+				t.Fatalf("Destination = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}

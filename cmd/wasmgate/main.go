@@ -3,7 +3,8 @@
 // requests through the real plugin module to show what a policy does and
 // what changes between two; for delivery it packages the plugin as an OCI
 // image Istio accepts, pushes and checks it, and renders and validates the
-// Istio WasmPlugin that loads it.
+// Istio objects that load it and route on its decisions (WasmPlugin,
+// VirtualService, optionally Gateway).
 //
 //	wasmgate lint         [-strict] POLICY
 //	wasmgate schema
@@ -13,8 +14,9 @@
 //	wasmgate image push   -wasm out/wasmgate-tinygo.wasm -ref HOST/REPO:TAG [-variant compat|oci]
 //	wasmgate image digest -wasm out/wasmgate-tinygo.wasm [-variant compat|oci]
 //	wasmgate image check  -ref HOST/REPO:TAG|HOST/REPO@sha256:… [-wasm FILE]
-//	wasmgate render       -policy POLICY (-image oci://HOST/REPO@sha256:… | -ref HOST/REPO:TAG (-digest sha256:… | -wasm FILE)) [-o yaml|json]
-//	wasmgate validate     -f wasmplugin.yaml [-digest sha256:…] [-wasm FILE]
+//	wasmgate render       -policy POLICY (-image oci://HOST/REPO@sha256:… | -ref HOST/REPO:TAG (-digest sha256:… | -wasm FILE))
+//	                      [-gateway [NS/]NAME] [-new-gateway] [-hosts H,…] [-fallback HOST[:PORT]] [-o yaml|json]
+//	wasmgate validate     -f istio.yaml [-digest sha256:…] [-wasm FILE]
 //
 // Exit status: 0 on success, 1 on an error (lint: an invalid policy), 2 when
 // diff finds a changed verdict or lint -strict a warning.
@@ -253,6 +255,8 @@ func render(_ context.Context, args []string, stdout io.Writer) error {
 		o        wasmplugin.Options
 		f        imageFlags
 		selector = labels{}
+		targets  targetRefs
+		hosts    list
 	)
 	f.register(fs)
 	policyFile := fs.String("policy", "", "policy `file` (JSON or YAML), validated by the plugin's parser")
@@ -266,6 +270,13 @@ func render(_ context.Context, args []string, stdout io.Writer) error {
 	priority := fs.Int("priority", 0, "priority within the phase")
 	fs.StringVar(&o.FailStrategy, "fail-strategy", "", "FAIL_CLOSE, FAIL_OPEN or FAIL_RELOAD (default FAIL_CLOSE)")
 	fs.StringVar(&o.ImagePullPolicy, "pull-policy", "", "IfNotPresent or Always (default IfNotPresent)")
+	fs.StringVar(&o.ImagePullSecret, "pull-secret", "", "imagePullSecret: the `secret` with the registry's credentials")
+	fs.Var(&targets, "target-ref", "attach to a Gateway API `[GROUP/]KIND/NAME` instead of -selector (repeatable; GROUP defaults to gateway.networking.k8s.io)")
+	fs.StringVar(&o.Gateway, "gateway", "", "the Istio Gateway the VirtualService binds to, `[NS/]NAME` (default -name in -namespace)")
+	fs.BoolVar(&o.NewGateway, "new-gateway", false, "render that Gateway too (plain HTTP on -gateway-port, on the -selector workloads)")
+	gatewayPort := fs.Uint("gateway-port", 80, "the rendered Gateway's `port`")
+	fs.Var(&hosts, "hosts", "the VirtualService's and Gateway's `hosts`, comma-separated (default *)")
+	fs.StringVar(&o.Fallback, "fallback", "", "where requests no policy route takes go, `HOST[:PORT]` (default: a 404 reply)")
 	format := fs.String("o", "yaml", "output format: yaml or json")
 	if err := parse(fs, args, "policy"); err != nil {
 		return err
@@ -273,8 +284,14 @@ func render(_ context.Context, args []string, stdout io.Writer) error {
 	if *format != "yaml" && *format != "json" {
 		return fmt.Errorf("render: -o %q: want yaml or json", *format)
 	}
+	if *gatewayPort == 0 || *gatewayPort > 65535 {
+		return fmt.Errorf("render: -gateway-port %d: want 1 to 65535", *gatewayPort)
+	}
 	o.Selector = selector
 	o.Priority = int32(*priority)
+	o.TargetRefs = targets
+	o.Hosts = hosts
+	o.GatewayPort = uint32(*gatewayPort)
 	if f.wasm != "" {
 		if o.Digest != "" {
 			return errors.New("render: -digest and -wasm: give one")
@@ -293,13 +310,13 @@ func render(_ context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	m, err := wasmplugin.Render(pol, o)
+	objs, err := wasmplugin.Render(pol, o)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *policyFile, err)
 	}
-	out, err := m.YAML()
+	out, err := objs.YAML()
 	if *format == "json" {
-		out, err = m.JSON()
+		out, err = objs.JSON()
 	}
 	if err != nil {
 		return err
@@ -310,7 +327,7 @@ func render(_ context.Context, args []string, stdout io.Writer) error {
 
 func validate(_ context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	file := fs.String("f", "", "WasmPlugin `manifest` (YAML or JSON)")
+	file := fs.String("f", "", "`manifest` of WasmPlugin, VirtualService and Gateway objects (YAML, or one JSON object)")
 	manifestDigest := fs.String("digest", "", "manifest `digest` the image has (optional)")
 	wasmFile := fs.String("wasm", "", "`module` the WasmPlugin loads (optional)")
 	if err := parse(fs, args, "f"); err != nil {
@@ -320,7 +337,7 @@ func validate(_ context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	wp, err := wasmplugin.Validate(manifest)
+	plugins, err := wasmplugin.ValidateObjects(manifest)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *file, err)
 	}
@@ -330,9 +347,41 @@ func validate(_ context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	if err := wasmplugin.CheckDigest(wp, *manifestDigest, wasm); err != nil {
-		return fmt.Errorf("%s: %w", *file, err)
+	for _, wp := range plugins {
+		if err := wasmplugin.CheckDigest(wp, *manifestDigest, wasm); err != nil {
+			return fmt.Errorf("%s: %w", *file, err)
+		}
 	}
 	_, err = fmt.Fprintf(stdout, "%s: valid\n", *file)
 	return err
+}
+
+// list is a flag of comma-separated values.
+type list []string
+
+func (l *list) String() string { return strings.Join(*l, ",") }
+
+func (l *list) Set(s string) error {
+	*l = append(*l, strings.Split(s, ",")...)
+	return nil
+}
+
+// targetRefs is a repeatable flag of [GROUP/]KIND/NAME.
+type targetRefs []wasmplugin.TargetRef
+
+func (t *targetRefs) String() string { return "" }
+
+func (t *targetRefs) Set(s string) error {
+	parts := strings.Split(s, "/")
+	ref := wasmplugin.TargetRef{Group: "gateway.networking.k8s.io"}
+	switch len(parts) {
+	case 2:
+		ref.Kind, ref.Name = parts[0], parts[1]
+	case 3:
+		ref.Group, ref.Kind, ref.Name = parts[0], parts[1], parts[2]
+	default:
+		return fmt.Errorf("%q: want [GROUP/]KIND/NAME", s)
+	}
+	*t = append(*t, ref)
+	return nil
 }

@@ -70,9 +70,22 @@ func TestRun_PushCheckRender(t *testing.T) {
 }
 
 func TestRun_Errors(t *testing.T) {
+	policyFile := filepath.Join("..", "..", "deploy", "policy.json")
 	dir := t.TempDir()
 	notWasm := filepath.Join(dir, "plugin.wasm")
 	if err := os.WriteFile(notWasm, []byte("text"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	badPolicy := filepath.Join(dir, "bad-policy.yaml")
+	manifest := `apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: {name: wasmgate, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  url: oci://registry.example/wasmgate:v1
+  pluginConfig: {routes: [{route: [{destination: {host: a}, weight: -1}]}]}
+`
+	if err := os.WriteFile(badPolicy, []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -80,6 +93,8 @@ func TestRun_Errors(t *testing.T) {
 		args []string
 		want string
 	}{
+		{name: "validate an invalid pluginConfig", args: []string{"validate", "-f", badPolicy},
+			want: badPolicy + ": WasmPlugin wasmgate: spec.pluginConfig: routes[0].route[0].weight: must be an integer from 0 to 2147483647, got -1"},
 		{name: "no command", args: nil, want: "usage: wasmgate lint|schema|simulate|diff|envoy-config|image|render|validate [flags] (-h for each)"},
 		{name: "unknown command", args: []string{"pull"}, want: `unknown command "pull"; usage: wasmgate lint|schema|simulate|diff|envoy-config|image|render|validate [flags] (-h for each)`},
 		{name: "image without command", args: []string{"image"}, want: "usage: wasmgate image push|digest|check [flags] (-h for each)"},
@@ -89,6 +104,10 @@ func TestRun_Errors(t *testing.T) {
 		{name: "extra argument", args: []string{"image", "digest", "-wasm", notWasm, "x"}, want: `digest: unexpected argument "x"`},
 		{name: "bad format", args: []string{"render", "-policy", "p.json", "-o", "toml"}, want: `render: -o "toml": want yaml or json`},
 		{name: "bad selector", args: []string{"render", "-policy", "p.json", "-selector", "istio"}, want: `invalid value "istio" for flag -selector: "istio": want key=value`},
+		{name: "bad target ref", args: []string{"render", "-policy", "p.json", "-target-ref", "edge"}, want: `invalid value "edge" for flag -target-ref: "edge": want [GROUP/]KIND/NAME`},
+		{name: "bad names", args: []string{"render", "-policy", policyFile, "-ref", "r.example/w:1", "-digest", "sha256:" + strings.Repeat("a", 64), "-name", "Bad_Name", "-namespace", "NS!"},
+			want: policyFile + `: name "Bad_Name": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')` + "\n" +
+				`namespace "NS!": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,6 +25,7 @@ var parserOnly = map[string]string{
 	"default-name-collides":       "route names are unique, default names included",
 	"duplicate-field":             "a field appears once in an object (validators keep the last one)",
 	"duplicate-hint":              "hints are unique within a route",
+	"subset-duplicate-hint":       "hints are unique within a route, default hints (host|subset) included",
 	"duplicate-names":             "route names are unique",
 	"duplicate-set":               "a header is set once, compared case-insensitively",
 	"overflow":                    "maxTokens × fillInterval fits in 63 bits of nanoseconds",

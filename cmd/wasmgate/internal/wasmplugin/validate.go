@@ -13,9 +13,12 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"gopkg.in/yaml.v3"
 	extensions "istio.io/api/extensions/v1alpha1"
-	typeapi "istio.io/api/type/v1beta1"
+	kjson "k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/yaml"
+
+	"github.com/wasmgate/wasmgate/policy"
 )
 
 // sha256Hex is the WasmPlugin CRD's pattern for spec.sha256 (when not empty).
@@ -24,34 +27,108 @@ var sha256Hex = regexp.MustCompile(`^[a-f0-9]{64}$`)
 // urlSchemes are the schemes Istio fetches modules with.
 var urlSchemes = []string{"oci", "file", "http", "https"}
 
-// Validate checks a WasmPlugin manifest (YAML or JSON) and returns its spec.
+// Validate checks one WasmPlugin manifest (YAML or JSON) and returns its
+// spec.
 //
-// The checks, in order: apiVersion, kind and metadata.name; the spec's field
-// names, value types and enum values against Istio's API types
-// (istio.io/api/extensions/v1alpha1), then a strict protojson decode of the
-// spec; then the CRD's rules the API types do not carry: at most one of
-// selector, targetRef and targetRefs, the url scheme, the sha256 pattern,
-// pluginName length, and env values only when INLINE.
+// The checks, in order: apiVersion, kind and metadata names as Kubernetes
+// checks them; the spec's field names, value types and enum values against
+// Istio's API types (istio.io/api/extensions/v1alpha1), with a suggestion
+// for a misspelt field; the WasmPlugin CRD's OpenAPI schema and CEL rules, as
+// the API server applies them (k8s.io/apiextensions-apiserver over the CRD
+// istio.io/api ships); a strict protojson decode of the spec; wasmgate's own
+// rules; and pluginConfig with the plugin's policy parser.
 //
 // # Notes
 //
-// Validate is stricter than the CRD in two ways, both because a WasmPlugin
+// Validate is stricter than the CRD in three ways, because a WasmPlugin
 // without them does something else than the author meant: a workload
-// selector or target is required (without one the plugin applies to every
-// workload in the namespace), and the url needs an explicit scheme (Istio
-// reads a bare one as oci://).
+// selector with at least one label, or targetRefs, is required (without one
+// the plugin applies to every workload in the namespace); the url needs an
+// explicit scheme (Istio reads a bare one as oci://); and pluginConfig must
+// be a policy the plugin accepts (else the gateway refuses it at run time).
 //
 // # Errors
 //
 // Each error names the field, e.g. `spec.failStrategy: "FAIL_CLOSED" is not
-// one of FAIL_CLOSE, FAIL_OPEN, FAIL_RELOAD`. Field name and type errors are
-// all reported, joined by newlines; the cross-field rules stop at the first.
+// one of FAIL_CLOSE, FAIL_OPEN, FAIL_RELOAD`. Field name, type and CRD errors
+// are all reported, joined by newlines; the other rules stop at the first.
 func Validate(manifest []byte) (*extensions.WasmPlugin, error) {
-	var obj map[string]any
-	if err := yaml.Unmarshal(manifest, &obj); err != nil {
+	obj, err := decode(manifest)
+	if err != nil {
+		return nil, err
+	}
+	return validateWasmPlugin(obj)
+}
+
+// ValidateObjects checks every document of a YAML stream (or one JSON
+// object): WasmPlugins as [Validate] does, VirtualServices and Gateways
+// against their CRDs' schema and CEL rules. It returns the WasmPlugins'
+// specs in order.
+//
+// # Errors
+//
+// Errors are prefixed with the document's kind and name
+// ("VirtualService wasmgate: …").
+func ValidateObjects(data []byte) ([]*extensions.WasmPlugin, error) {
+	docs, err := splitDocuments(data)
+	if err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
 	}
-	if err := checkHeader(obj); err != nil {
+	if len(docs) == 0 {
+		return nil, errors.New("manifest: no objects")
+	}
+	var plugins []*extensions.WasmPlugin
+	for i, doc := range docs {
+		obj, err := decode(doc)
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", i+1, err)
+		}
+		kind, _ := obj["kind"].(string)
+		name, _ := obj["metadata"].(map[string]any)["name"].(string)
+		at := fmt.Sprintf("document %d", i+1)
+		if kind != "" && name != "" {
+			at = kind + " " + name
+		}
+		if kind == Kind {
+			wp, err := validateWasmPlugin(obj)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", at, err)
+			}
+			plugins = append(plugins, wp)
+			continue
+		}
+		if err := checkHeader(obj, NetworkingAPIVersion, kind); err != nil {
+			return nil, fmt.Errorf("%s: %w", at, err)
+		}
+		if kind != VirtualServiceKind && kind != GatewayKind {
+			return nil, fmt.Errorf("%s: kind %q: want WasmPlugin, VirtualService or Gateway", at, kind)
+		}
+		if err := checkCRD(obj); err != nil {
+			return nil, fmt.Errorf("%s: %w", at, err)
+		}
+	}
+	return plugins, nil
+}
+
+// decode reads one YAML or JSON document as Kubernetes does: YAML 1.1,
+// numbers as int64 or float64. Duplicate keys are errors.
+func decode(doc []byte) (map[string]any, error) {
+	js, err := yaml.YAMLToJSONStrict(doc)
+	if err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	var obj map[string]any
+	if err := kjson.Unmarshal(js, &obj); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	if obj == nil {
+		return nil, errors.New("manifest: want an object")
+	}
+	return obj, nil
+}
+
+func validateWasmPlugin(obj map[string]any) (*extensions.WasmPlugin, error) {
+	if err := checkHeader(obj, APIVersion, Kind); err != nil {
 		return nil, err
 	}
 	spec, ok := obj["spec"].(map[string]any)
@@ -61,6 +138,9 @@ func Validate(manifest []byte) (*extensions.WasmPlugin, error) {
 	md := (&extensions.WasmPlugin{}).ProtoReflect().Descriptor()
 	if errs := checkMessage("spec", spec, md); len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	if err := checkCRD(obj); err != nil {
+		return nil, err
 	}
 	specJSON, err := json.Marshal(spec)
 	if err != nil {
@@ -73,7 +153,25 @@ func Validate(manifest []byte) (*extensions.WasmPlugin, error) {
 	if err := checkRules(&wp); err != nil {
 		return nil, err
 	}
+	config, err := json.Marshal(spec["pluginConfig"])
+	if err != nil {
+		return nil, fmt.Errorf("spec.pluginConfig: %w", err)
+	}
+	if _, err := policy.Parse(config); err != nil {
+		return nil, fmt.Errorf("spec.pluginConfig: %w", err)
+	}
 	return &wp, nil
+}
+
+// checkCRD validates obj with its kind's CRD, as the API server would.
+func checkCRD(obj map[string]any) error {
+	apiVersion, _ := obj["apiVersion"].(string)
+	kind, _ := obj["kind"].(string)
+	v, err := validatorFor(apiVersion, kind)
+	if err != nil {
+		return err
+	}
+	return errors.Join(v.validate(obj)...)
 }
 
 // CheckDigest checks spec.sha256 against what Istio's agent verifies it
@@ -111,7 +209,7 @@ func scheme(url string) string {
 	return s + "://"
 }
 
-func checkHeader(obj map[string]any) error {
+func checkHeader(obj map[string]any, apiVersion, kind string) error {
 	for _, k := range sortedKeys(obj) {
 		switch k {
 		case "apiVersion", "kind", "metadata", "spec":
@@ -119,18 +217,27 @@ func checkHeader(obj map[string]any) error {
 			return fmt.Errorf("%s: unknown field", k)
 		}
 	}
-	if v := obj["apiVersion"]; v != APIVersion {
-		return fmt.Errorf("apiVersion: %s, want %s", describe(v), APIVersion)
+	if v := obj["apiVersion"]; v != apiVersion {
+		return fmt.Errorf("apiVersion: %s, want %s", describe(v), apiVersion)
 	}
-	if v := obj["kind"]; v != Kind {
-		return fmt.Errorf("kind: %s, want %s", describe(v), Kind)
+	if v := obj["kind"]; v != kind {
+		return fmt.Errorf("kind: %s, want %s", describe(v), kind)
 	}
 	meta, ok := obj["metadata"].(map[string]any)
 	if !ok {
 		return errors.New("metadata: want an object")
 	}
-	if name, _ := meta["name"].(string); name == "" {
+	name, _ := meta["name"].(string)
+	if name == "" {
 		return errors.New("metadata.name: want a non-empty string")
+	}
+	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
+		return fmt.Errorf("metadata.name: %q: %s", name, strings.Join(msgs, "; "))
+	}
+	if ns, ok := meta["namespace"].(string); ok {
+		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+			return fmt.Errorf("metadata.namespace: %q: %s", ns, strings.Join(msgs, "; "))
+		}
 	}
 	return nil
 }
@@ -233,7 +340,7 @@ func checkValue(at string, v any, fd protoreflect.FieldDescriptor) []error {
 }
 
 func checkInt32(at string, v any) []error {
-	n, ok := v.(int)
+	n, ok := v.(int64)
 	if !ok {
 		return []error{wantType(at, "an integer", v)}
 	}
@@ -250,7 +357,7 @@ func wantType(at, want string, v any) error {
 		got = "a string"
 	case bool:
 		got = "a boolean"
-	case int, float64:
+	case int64, float64:
 		got = "a number"
 	case []any:
 		got = "a list"
@@ -315,51 +422,15 @@ func protoErrorText(err error) string {
 	return s
 }
 
-// checkRules applies the CRD's cross-field rules and this package's two
-// stricter ones to a decoded spec.
+// checkRules applies wasmgate's rules on top of the CRD's to a decoded spec.
 func checkRules(wp *extensions.WasmPlugin) error {
-	targets := 0
-	for _, set := range []bool{wp.Selector != nil, wp.TargetRef != nil, len(wp.TargetRefs) > 0} {
-		if set {
-			targets++
-		}
-	}
-	switch targets {
-	case 0:
+	switch {
+	case wp.Selector == nil && wp.TargetRef == nil && len(wp.TargetRefs) == 0:
 		return errors.New("spec: no selector or targetRefs: the plugin would apply to every workload in the namespace")
-	case 1:
-	default:
-		return errors.New("spec: only one of selector, targetRef or targetRefs can be set")
+	case wp.Selector != nil && len(wp.Selector.MatchLabels) == 0:
+		return errors.New("spec.selector: no matchLabels: the plugin would apply to every workload in the namespace")
 	}
-	if wp.Selector != nil {
-		for _, k := range sortedKeys(wp.Selector.MatchLabels) {
-			at := fmt.Sprintf("spec.selector.matchLabels[%q]", k)
-			switch v := wp.Selector.MatchLabels[k]; {
-			case k == "":
-				return fmt.Errorf("%s: key must not be empty", at)
-			case strings.Contains(k, "*"):
-				return fmt.Errorf("%s: wildcard not allowed in label key match", at)
-			case strings.Contains(v, "*"):
-				return fmt.Errorf("%s: wildcard not allowed in label value match", at)
-			case len(v) > 63:
-				return fmt.Errorf("%s: value longer than 63 characters", at)
-			}
-		}
-	}
-	refs := map[string]*typeapi.PolicyTargetReference{"spec.targetRef": wp.TargetRef}
-	for i, ref := range wp.TargetRefs {
-		refs[fmt.Sprintf("spec.targetRefs[%d]", i)] = ref
-	}
-	for _, at := range sortedKeys(refs) {
-		switch ref := refs[at]; {
-		case ref == nil:
-		case ref.Kind == "" || ref.Name == "":
-			return fmt.Errorf("%s: kind and name are required", at)
-		case ref.Namespace != "":
-			return fmt.Errorf("%s.namespace: cross namespace referencing is not currently supported", at)
-		}
-	}
-	s, rest, ok := strings.Cut(wp.Url, "://")
+	s, _, ok := strings.Cut(wp.Url, "://")
 	switch {
 	case wp.Url == "":
 		return errors.New("spec.url: required")
@@ -367,19 +438,6 @@ func checkRules(wp *extensions.WasmPlugin) error {
 		return fmt.Errorf("spec.url: %q has no scheme; write oci://%s for an image", wp.Url, wp.Url)
 	case !slices.Contains(urlSchemes, s):
 		return fmt.Errorf("spec.url: scheme %q is not one of %s", s, strings.Join(urlSchemes, ", "))
-	case rest == "":
-		return fmt.Errorf("spec.url: %q has nothing after the scheme", wp.Url)
-	}
-	if wp.Sha256 != "" && !sha256Hex.MatchString(wp.Sha256) {
-		return fmt.Errorf("spec.sha256: %q is not 64 lower-case hex digits (no \"sha256:\" prefix)", wp.Sha256)
-	}
-	if n := len(wp.PluginName); n > 256 {
-		return fmt.Errorf("spec.pluginName: %d characters, at most 256", n)
-	}
-	for i, env := range wp.GetVmConfig().GetEnv() {
-		if env.ValueFrom == extensions.EnvValueSource_HOST && env.Value != "" {
-			return fmt.Errorf("spec.vmConfig.env[%d]: value may only be set when valueFrom is INLINE", i)
-		}
 	}
 	return nil
 }

@@ -8,12 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protojson"
-	"gopkg.in/yaml.v3"
 	extensions "istio.io/api/extensions/v1alpha1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/oci"
 	"github.com/wasmgate/wasmgate/policy"
@@ -62,11 +63,13 @@ func TestRender(t *testing.T) {
 	wasm, digest := testImage(t)
 	hexDigest := strings.TrimPrefix(digest, "sha256:")
 	tests := []struct {
-		name   string
-		opts   Options
-		url    string
-		labels map[string]string
-		phase  string
+		name    string
+		opts    Options
+		url     string
+		labels  map[string]string
+		targets int
+		phase   string
+		kinds   []string
 	}{
 		{
 			name:   "defaults",
@@ -74,43 +77,71 @@ func TestRender(t *testing.T) {
 			url:    "oci://registry.example/wasmgate:v1",
 			labels: map[string]string{"istio": "ingressgateway"},
 			phase:  "STATS",
+			kinds:  []string{"WasmPlugin", "VirtualService"},
 		},
 		{
-			name: "digest reference",
+			name: "digest reference and a new gateway",
 			opts: Options{
-				Image:    "oci://registry.example/wasmgate@" + digest,
-				Selector: map[string]string{"app": "edge"},
-				Phase:    "AUTHN",
+				Image:      "oci://registry.example/wasmgate@" + digest,
+				Selector:   map[string]string{"app": "edge"},
+				Phase:      "AUTHN",
+				NewGateway: true,
 			},
 			url:    "oci://registry.example/wasmgate@" + digest,
 			labels: map[string]string{"app": "edge"},
 			phase:  "AUTHN",
+			kinds:  []string{"WasmPlugin", "Gateway", "VirtualService"},
+		},
+		{
+			name: "targetRefs and a pull secret",
+			opts: Options{
+				Image: "registry.example/wasmgate:v1", Digest: digest,
+				TargetRefs:      []TargetRef{{Group: "gateway.networking.k8s.io", Kind: "Gateway", Name: "edge"}},
+				ImagePullSecret: "registry-creds",
+			},
+			url:     "oci://registry.example/wasmgate:v1",
+			targets: 1,
+			phase:   "STATS",
+			kinds:   []string{"WasmPlugin", "VirtualService"},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := Render(pol, tc.opts)
+			objs, err := Render(pol, tc.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, format := range []string{"yaml", "json"} {
-				out, err := m.YAML()
-				if format == "json" {
-					out, err = m.JSON()
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				wp, err := Validate(out)
-				if err != nil {
-					t.Fatalf("%s: Validate: %v\n%s", format, err, out)
-				}
+			var kinds []string
+			for _, o := range objs {
+				kinds = append(kinds, o.Kind)
+			}
+			if !reflect.DeepEqual(kinds, tc.kinds) {
+				t.Errorf("kinds = %v, want %v", kinds, tc.kinds)
+			}
+			out, err := objs.YAML()
+			if err != nil {
+				t.Fatal(err)
+			}
+			plugins, err := ValidateObjects(out)
+			if err != nil {
+				t.Fatalf("ValidateObjects: %v\n%s", err, out)
+			}
+			one, err := json.Marshal(objs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromJSON, err := Validate(one)
+			if err != nil {
+				t.Fatalf("Validate(JSON): %v", err)
+			}
+			for format, wp := range map[string]*extensions.WasmPlugin{"yaml": plugins[0], "json": fromJSON} {
 				if err := CheckDigest(wp, digest, wasm); err != nil {
 					t.Errorf("%s: CheckDigest: %v", format, err)
 				}
 				if wp.Url != tc.url || wp.Sha256 != hexDigest || wp.PluginName != "wasmgate" ||
 					wp.Phase.String() != tc.phase || wp.FailStrategy.String() != "FAIL_CLOSE" ||
-					wp.ImagePullPolicy.String() != "IfNotPresent" || wp.GetPriority().GetValue() != 0 {
+					wp.ImagePullPolicy.String() != "IfNotPresent" || wp.GetPriority().GetValue() != 0 ||
+					wp.ImagePullSecret != tc.opts.ImagePullSecret || len(wp.TargetRefs) != tc.targets {
 					t.Errorf("%s: spec = %v", format, wp)
 				}
 				if !reflect.DeepEqual(wp.Selector.GetMatchLabels(), tc.labels) {
@@ -124,57 +155,135 @@ func TestRender(t *testing.T) {
 				if !sameJSON(t, config, pol) {
 					t.Errorf("%s: pluginConfig = %s\nwant %s", format, config, pol)
 				}
-				if _, err := policy.Parse(config); err != nil {
-					t.Errorf("%s: pluginConfig does not parse: %v", format, err)
-				}
 			}
 		})
 	}
 }
 
-// TestRender_YAMLScalars checks that strings that read as other YAML types
-// stay strings in pluginConfig.
-func TestRender_YAMLScalars(t *testing.T) {
-	raw := RawJSON(`{"a":"true","b":"1s","c":"%DESTINATION%","d":"0x10","e":"null","f":100,"g":["~","yes",""]}`)
-	out, err := yaml.Marshal(map[string]RawJSON{"pluginConfig": raw})
+// TestRender_VirtualService checks the routing rendered for a policy with
+// two routes (one split by subset, one single destination), a route without
+// destinations, and a fallback service.
+func TestRender_VirtualService(t *testing.T) {
+	_, digest := testImage(t)
+	pol := []byte(`{"routes": [
+	  {"name": "reviews", "match": [{"uri": {"prefix": "/reviews"}}],
+	   "route": [{"destination": {"host": "reviews.prod.svc.cluster.local", "subset": "v1", "port": {"number": 9080}}, "weight": 90},
+	             {"destination": {"host": "reviews.prod.svc.cluster.local", "subset": "v2", "port": {"number": 9080}}, "weight": 10}]},
+	  {"name": "limited", "match": [{"uri": {"prefix": "/login"}}],
+	   "rateLimit": {"tokenBucket": {"maxTokens": 5, "tokensPerFill": 1, "fillInterval": "1s"}}},
+	  {"name": "ratings", "match": [{"uri": {"prefix": "/ratings"}}],
+	   "route": [{"destination": {"host": "ratings.prod.svc.cluster.local", "port": 9080}}],
+	   "split": {"hintHeader": "x-route-to"}}]}`)
+	objs, err := Render(pol, Options{Image: "registry.example/wasmgate:v1", Digest: digest, Gateway: "edge/public", Hosts: []string{"shop.example.com"}, Fallback: "web.prod.svc.cluster.local:80"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back map[string]any
-	if err := yaml.Unmarshal(out, &back); err != nil {
-		t.Fatal(err)
-	}
-	got, err := json.Marshal(back["pluginConfig"])
+	got, err := Objects{objs[1]}.YAML()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sameJSON(t, got, raw) {
-		t.Errorf("YAML round trip = %s\nwant %s\nYAML:\n%s", got, raw, out)
+	golden(t, filepath.Join("testdata", "virtualservice.yaml"), got)
+}
+
+// golden compares got with the file, or rewrites it with -update.
+func golden(t *testing.T, file string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(file, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (-update rewrites it); got:\n%s", file, got)
+	}
+}
+
+// TestRender_KubernetesReadsThePolicy renders a policy whose header names
+// and values look like other types to YAML 1.1 and reads the result back as
+// kubectl does (sigs.k8s.io/yaml): pluginConfig must be exactly the policy.
+func TestRender_KubernetesReadsThePolicy(t *testing.T) {
+	_, digest := testImage(t)
+	values := []string{"on", "off", "yes", "no", "y", "n", "Y", "ON", "true", "null", "~", "0x1F", "010", "1e3", "0o17", "1_000", ".5", "-.inf", ".NaN", "12:30", "2026-01-02", " x"}
+	set := map[string]string{}
+	for i, v := range values {
+		set["x-v"+strconv.Itoa(i)] = v
+	}
+	for _, name := range []string{"on", "off", "yes", "no", "y", "n", "true", "null"} {
+		set[name] = name
+	}
+	setJSON, err := json.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := []byte(`{"routes": [{"name": "yes", "match": [{"headers": {"on": {"exact": "off"}}}], "headers": {"request": {"set": ` + string(setJSON) + `}}, "route": [{"destination": {"host": "y", "port": {"number": 8080}}, "hint": "no"}], "split": {"hintHeader": "n"}}]}`)
+	if _, err := policy.Parse(pol); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := Render(pol, Options{Image: "registry.example/wasmgate:v1", Digest: digest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := objs.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := splitDocuments(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, doc := range docs {
+		back, err := yaml.YAMLToJSON(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(objs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameJSON(t, back, want) {
+			t.Errorf("%s reads back as\n%s\nwant %s\nYAML:\n%s", objs[i].Kind, back, want, doc)
+		}
 	}
 }
 
 // TestRender_Deploy checks that the shipped example is what Render makes
-// today from deploy/policy.json with the example's own image and digest.
+// today from deploy/policy.json with the image of today's TinyGo build.
 func TestRender_Deploy(t *testing.T) {
-	shipped, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "deploy", "wasmplugin.yaml"))
+	shipped, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "deploy", "istio.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	wp, err := Validate(shipped)
+	wasm, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "out", "wasmgate-tinygo.wasm"))
+	if err != nil {
+		t.Fatalf("%v (run `make build`)", err)
+	}
+	img, err := oci.Image(wasm, oci.Compat)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Render(seedPolicy(t), Options{Image: wp.Url, Digest: "sha256:" + wp.Sha256})
+	digest, err := img.Digest()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := m.YAML()
+	objs, err := Render(seedPolicy(t), Options{
+		// As the Makefile's deploy/istio.yaml target renders it.
+		Image: "registry.example.com/wasmgate:0.1.0", Digest: digest.String(), NewGateway: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := objs.YAML()
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The example starts with comments saying how it was made.
 	if !bytes.HasSuffix(shipped, out) {
-		t.Errorf("deploy/wasmplugin.yaml is stale: run `make deploy/wasmplugin.yaml`; Render gives:\n%s", out)
+		t.Errorf("deploy/istio.yaml is not what today's build renders: run `make deploy/istio.yaml`; Render gives:\n%s", out)
 	}
 }
 
@@ -222,7 +331,7 @@ func TestRender_Errors(t *testing.T) {
 		{
 			name: "bad fail strategy",
 			opts: Options{Image: "registry.example/wasmgate:v1", Digest: digest, FailStrategy: "FAIL_CLOSED"},
-			want: `spec.failStrategy: "FAIL_CLOSED" is not one of FAIL_CLOSE, FAIL_OPEN, FAIL_RELOAD`,
+			want: `WasmPlugin wasmgate: spec.failStrategy: "FAIL_CLOSED" is not one of FAIL_CLOSE, FAIL_OPEN, FAIL_RELOAD`,
 		},
 	}
 	for _, tc := range tests {
@@ -258,7 +367,10 @@ spec:
   priority: 0
   failStrategy: FAIL_CLOSE
   pluginConfig:
-    routes: []
+    routes:
+    - route:
+      - destination:
+          host: product-service
 `
 
 func TestValidate(t *testing.T) {
@@ -335,7 +447,7 @@ func TestValidate_Errors(t *testing.T) {
 		},
 		{
 			name: "pluginConfig as a string",
-			old:  "  pluginConfig:\n    routes: []", new: `  pluginConfig: '{"routes": []}'`,
+			old:  "  pluginConfig:\n    routes:\n    - route:\n      - destination:\n          host: product-service\n", new: "  pluginConfig: '{}'\n",
 			want: `spec.pluginConfig: want an object, got a string`,
 		},
 		{
@@ -371,12 +483,12 @@ func TestValidate_Errors(t *testing.T) {
 		{
 			name: "sha256 with its algorithm prefix",
 			old:  "sha256: " + manifestHex, new: "sha256: sha256:" + manifestHex,
-			want: `spec.sha256: "sha256:` + manifestHex + `" is not 64 lower-case hex digits (no "sha256:" prefix)`,
+			want: `spec.sha256: Invalid value: "sha256:` + manifestHex + `": spec.sha256 in body should match '(^$|^[a-f0-9]{64}$)'`,
 		},
 		{
 			name: "selector and targetRefs",
 			old:  "  url:", new: "  targetRefs:\n  - kind: Gateway\n    name: edge\n  url:",
-			want: "spec: only one of selector, targetRef or targetRefs can be set",
+			want: "spec: Invalid value: only one of targetRefs or selector can be set",
 		},
 		{
 			name: "no selector",
@@ -386,17 +498,17 @@ func TestValidate_Errors(t *testing.T) {
 		{
 			name: "targetRef without a name",
 			old:  "  selector:\n    matchLabels:\n      istio: ingressgateway\n", new: "  targetRefs:\n  - kind: Gateway\n",
-			want: "spec.targetRefs[0]: kind and name are required",
+			want: "spec.targetRefs[0].name: Required value",
 		},
 		{
 			name: "wildcard label",
 			old:  "istio: ingressgateway", new: "istio: '*'",
-			want: `spec.selector.matchLabels["istio"]: wildcard not allowed in label value match`,
+			want: `spec.selector.matchLabels[istio]: Invalid value: "*": wildcard not allowed in label value match`,
 		},
 		{
 			name: "bad url scheme",
 			old:  "url: oci://", new: "url: docker://",
-			want: `spec.url: scheme "docker" is not one of oci, file, http, https`,
+			want: `spec.url: Invalid value: "docker://registry.example/wasmgate:v1": url must have schema one of [http, https, file, oci]`,
 		},
 		{
 			name: "url without scheme",
@@ -406,12 +518,62 @@ func TestValidate_Errors(t *testing.T) {
 		{
 			name: "no url",
 			old:  "  url: oci://registry.example/wasmgate:v1\n", new: "",
-			want: "spec.url: required",
+			want: "spec.url: Required value",
 		},
 		{
 			name: "env value from the host",
 			old:  "  phase: STATS", new: "  phase: STATS\n  vmConfig:\n    env:\n    - name: POD_NAME\n      valueFrom: HOST\n      value: x",
-			want: "spec.vmConfig.env[0]: value may only be set when valueFrom is INLINE",
+			want: "spec.vmConfig.env[0]: Invalid value: value may only be set when valueFrom is INLINE",
+		},
+		{
+			name: "env value from the host, empty",
+			old:  "  phase: STATS", new: "  phase: STATS\n  vmConfig:\n    env:\n    - name: POD_NAME\n      valueFrom: HOST\n      value: ''",
+			want: "spec.vmConfig.env[0]: Invalid value: value may only be set when valueFrom is INLINE",
+		},
+		{
+			name: "duplicate env names",
+			old:  "  phase: STATS", new: "  phase: STATS\n  vmConfig:\n    env:\n    - name: A\n      value: x\n    - name: A\n      value: x2",
+			want: `spec.vmConfig.env[1]: Duplicate value: {"name":"A"}`,
+		},
+		{
+			name: "port 0",
+			old:  "  phase: STATS", new: "  phase: STATS\n  match:\n  - ports:\n    - number: 0",
+			want: "spec.match[0].ports[0].number: Invalid value: 0: spec.match[0].ports[0].number in body should be greater than or equal to 1",
+		},
+		{
+			name: "duplicate ports",
+			old:  "  phase: STATS", new: "  phase: STATS\n  match:\n  - ports:\n    - number: 80\n    - number: 80",
+			want: `spec.match[0].ports[1]: Duplicate value: {"number":80}`,
+		},
+		{
+			name: "empty pluginName",
+			old:  "pluginName: wasmgate", new: "pluginName: ''",
+			want: `spec.pluginName: Invalid value: "": spec.pluginName in body should be at least 1 chars long`,
+		},
+		{
+			name: "empty imagePullSecret",
+			old:  "  phase: STATS", new: "  phase: STATS\n  imagePullSecret: ''",
+			want: `spec.imagePullSecret: Invalid value: "": spec.imagePullSecret in body should be at least 1 chars long`,
+		},
+		{
+			name: "targetRef kind pattern",
+			old:  "  selector:\n    matchLabels:\n      istio: ingressgateway\n", new: "  targetRefs:\n  - kind: gate way\n    group: gateway.networking.k8s.io\n    name: edge\n",
+			want: `spec.targetRefs[0].kind: Invalid value: "gate way": spec.targetRefs[0].kind in body should match '^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$'`,
+		},
+		{
+			name: "empty selector",
+			old:  "    matchLabels:\n      istio: ingressgateway\n", new: "    matchLabels: {}\n",
+			want: "spec.selector: no matchLabels: the plugin would apply to every workload in the namespace",
+		},
+		{
+			name: "pluginConfig an invalid policy",
+			old:  "host: product-service", new: "host: product-service\n        weight: -1",
+			want: "spec.pluginConfig: routes[0].route[0].weight: must be an integer from 0 to 2147483647, got -1",
+		},
+		{
+			name: "bad name",
+			old:  "  name: wasmgate\n", new: "  name: Bad_Name\n",
+			want: `metadata.name: "Bad_Name": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`,
 		},
 		{
 			name: "wrong apiVersion",
@@ -463,4 +625,59 @@ func TestProtoErrorText(t *testing.T) {
 	if got, want := protoErrorText(err), "invalid value for string field url: 1"; got != want {
 		t.Errorf("protoErrorText(%q) = %q, want %q", err, got, want)
 	}
+}
+
+func TestValidateObjects_Errors(t *testing.T) {
+	vs := string(mustRead(t, filepath.Join("testdata", "virtualservice.yaml")))
+	tests := []struct {
+		name     string
+		old, new string // one edit of testdata/virtualservice.yaml
+		want     string
+	}{
+		{
+			name: "unknown field",
+			old:  "    name: reviews-0\n", new: "    name: reviews-0\n    retries: 3\n",
+			want: "VirtualService wasmgate: spec.http[0].retries: Invalid value: \"integer\": spec.http[0].retries in body must be of type object: \"integer\"",
+		},
+		{
+			name: "misspelt field",
+			old:  "  gateways:", new: "  gateway:",
+			want: "VirtualService wasmgate: spec.gateway: unknown field",
+		},
+		{
+			name: "CEL rule",
+			old:  "    name: reviews-0\n", new: "    name: reviews-0\n    timeout: 0s\n",
+			want: `VirtualService wasmgate: spec.http[0].timeout: Invalid value: "0s": must be a valid duration greater than 1ms`,
+		},
+		{
+			name: "unknown kind",
+			old:  "kind: VirtualService", new: "kind: DestinationRule",
+			want: `DestinationRule wasmgate: kind "DestinationRule": want WasmPlugin, VirtualService or Gateway`,
+		},
+		{
+			name: "bad name",
+			old:  "  name: wasmgate\n", new: "  name: wasm_gate\n",
+			want: `VirtualService wasm_gate: metadata.name: "wasm_gate": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(vs, tc.old) {
+				t.Fatalf("testdata/virtualservice.yaml has no %q", tc.old)
+			}
+			_, err := ValidateObjects([]byte(strings.Replace(vs, tc.old, tc.new, 1)))
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("error = %v\nwant    %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func mustRead(t *testing.T, file string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
