@@ -9,6 +9,7 @@ include build/tools.env
 export WASMGATE_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/wasmgate
 TINYGO := $(WASMGATE_CACHE)/tinygo-$(TINYGO_VERSION)/bin/tinygo
 ENVOY  := $(WASMGATE_CACHE)/envoy-$(ENVOY_VERSION)/bin/envoy
+RATELIMIT := $(WASMGATE_CACHE)/ratelimit-$(RATELIMIT_VERSION)/bin/ratelimit
 GO_SOURCES := go.mod go.sum $(shell find cmd/plugin filter policy -name '*.go' -not -name '*_test.go')
 EMPTY_SOURCES := go.mod go.sum $(wildcard internal/emptyplugin/*.go)
 # Build commands of each SDK, shared by the plugin and the benchmark's empty plugin.
@@ -20,7 +21,7 @@ TINYGO_BUILD  = $(TINYGO) build -target=wasi -scheduler=none -buildmode=wasi-leg
 # The Go modules: the plugin's (.) and the tooling beside it.
 MODULES := . cmd/wasmgate e2e
 
-.PHONY: build bench-modules tinygo envoy registry registry-serve tools run test test-e2e test-istio bench-tools bench bench-soak check clean image push wasmplugin
+.PHONY: build bench-modules tinygo envoy registry ratelimit redis registry-serve tools run test test-e2e test-istio bench-tools bench bench-soak bench-global check clean image push wasmplugin
 
 build: out/wasmgate-go.wasm out/wasmgate-tinygo.wasm ## build both plugin modules
 
@@ -56,7 +57,14 @@ $(ENVOY):
 registry: ## install Debian's docker-registry (CNCF Distribution) for the registry tests
 	bash build/install-registry.sh >/dev/null
 
-tools: tinygo envoy registry ## install every tool the tests need
+ratelimit: $(RATELIMIT) ## install envoyproxy/ratelimit (Envoy's rate limit service) into the tools cache
+$(RATELIMIT):
+	bash build/install-ratelimit.sh >/dev/null
+
+redis: ## install Debian's redis-server, the rate limit service's store
+	bash build/install-redis.sh >/dev/null
+
+tools: tinygo envoy registry ratelimit redis ## install every tool the tests need
 
 RUN_WASM ?= out/wasmgate-go.wasm
 # POLICY given to make run (JSON or YAML) replaces envoy.yaml's policy.
@@ -85,7 +93,10 @@ bench: build bench-modules envoy bench-tools ## the plugin against Envoy's nativ
 bench-soak: build bench-modules envoy bench-tools ## Envoy's memory over 1M requests per build (about 4 minutes)
 	bash build/bench.sh soak
 
-test-e2e: envoy build ## only the end-to-end tests against a real Envoy
+bench-global: build envoy ratelimit redis ## added cost of a global limit vs Envoy's native rate limit filter (about 2 minutes)
+	cd e2e && go test -count=1 -run 'TestGlobalLimit_Bench' -global-bench $(or $(GLOBAL_BENCH_REQUESTS),5000) -v . | grep -v 'envoy ready'
+
+test-e2e: envoy ratelimit redis build ## only the end-to-end tests against a real Envoy
 	cd e2e && go test -count=1 .
 
 # Its own module, out of go.work: Istio's dependencies would move the others'

@@ -441,18 +441,22 @@ func runEnvoy(t *testing.T, cfg string) *envoyProcess {
 	return e
 }
 
-func (e *envoyProcess) stop() {
+func (e *envoyProcess) stop() { terminate(e.cmd.Process, e.exited, envoyStopTimeout) }
+
+// terminate sends p SIGTERM, then SIGKILL after timeout, and waits until
+// exited is closed; it does nothing when exited is closed already.
+func terminate(p *os.Process, exited <-chan struct{}, timeout time.Duration) {
 	select {
-	case <-e.exited:
+	case <-exited:
 		return
 	default:
 	}
-	_ = e.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.Signal(syscall.SIGTERM)
 	select {
-	case <-e.exited:
-	case <-time.After(envoyStopTimeout):
-		_ = e.cmd.Process.Kill()
-		<-e.exited
+	case <-exited:
+	case <-time.After(timeout):
+		_ = p.Kill()
+		<-exited
 	}
 }
 

@@ -104,7 +104,7 @@ func (p *pluginContext) flush() {
 	p.retired = kept
 }
 
-func (p *pluginContext) NewHttpContext(uint32) httpContextIface {
+func (p *pluginContext) NewHttpContext(contextID uint32) httpContextIface {
 	var h *httpContext
 	if n := len(p.free); n > 0 {
 		h = p.free[n-1]
@@ -113,7 +113,7 @@ func (p *pluginContext) NewHttpContext(uint32) httpContextIface {
 	} else {
 		h = &httpContext{plugin: p}
 	}
-	h.config = p.config
+	h.config, h.contextID = p.config, contextID
 	if h.config != nil {
 		h.config.streams++
 	}

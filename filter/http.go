@@ -18,6 +18,10 @@ type httpContext struct {
 	buckets sharedBuckets
 	// replied is set when the stream was answered with the plan's reply.
 	replied bool
+	// contextID is the stream's id, to find it again when the rate limit
+	// service answers on the root context; global is that call.
+	contextID uint32
+	global    globalCall
 }
 
 func (h *httpContext) OnHttpRequestHeaders(int, bool) action {
@@ -51,15 +55,23 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) action {
 	if c.logRequests {
 		logRequest(&h.request, plan)
 	}
-	if r := plan.Reply; r != nil {
-		if err := sendLocalResponse(r.Status, r.Details, r.Headers, r.Body); err != nil {
-			logDebug("wasmgate: sending a local reply: " + err.Error())
-			return actionContinue
-		}
-		h.replied = true
+	if r := plan.Reply; r != nil && h.reply(r) {
 		return actionPause
 	}
+	if plan.Call != nil {
+		return h.call()
+	}
 	return actionContinue
+}
+
+// reply answers the stream with r; when that fails, the request goes on.
+func (h *httpContext) reply(r *policy.Reply) bool {
+	if err := sendLocalResponse(r.Status, r.Details, r.Headers, r.Body); err != nil {
+		logDebug("wasmgate: sending a local reply: " + err.Error())
+		return false
+	}
+	h.replied = true
+	return true
 }
 
 // Now, Random and Buckets make the stream the policy.Env of its plan.
@@ -80,6 +92,7 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) action {
 
 func (h *httpContext) OnHttpStreamDone() {
 	p := h.plugin
+	h.endCall()
 	if h.config != nil {
 		h.config.streams--
 	}

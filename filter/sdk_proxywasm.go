@@ -50,6 +50,8 @@ var (
 	addHTTPResponseHeader     = proxywasm.AddHttpResponseHeader
 	removeHTTPResponseHeader  = proxywasm.RemoveHttpResponseHeader
 	sdkSendHTTPResponse       = proxywasm.SendHttpResponse
+	resumeHTTPRequest         = proxywasm.ResumeHttpRequest
+	setEffectiveContext       = proxywasm.SetEffectiveContext
 	getSharedData             = proxywasm.GetSharedData
 	setSharedData             = proxywasm.SetSharedData
 	setTickPeriod             = proxywasm.SetTickPeriodMilliSeconds

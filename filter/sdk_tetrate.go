@@ -48,6 +48,8 @@ var (
 	addHTTPResponseHeader     = proxywasm.AddHttpResponseHeader
 	removeHTTPResponseHeader  = proxywasm.RemoveHttpResponseHeader
 	sdkSendHTTPResponse       = proxywasm.SendHttpResponse
+	resumeHTTPRequest         = proxywasm.ResumeHttpRequest
+	setEffectiveContext       = proxywasm.SetEffectiveContext
 	getSharedData             = proxywasm.GetSharedData
 	setSharedData             = proxywasm.SetSharedData
 	setTickPeriod             = proxywasm.SetTickPeriodMilliSeconds

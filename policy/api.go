@@ -1,7 +1,7 @@
 // Package policy is wasmgate's policy engine: it parses one JSON gateway
 // policy, validates and compiles it into an immutable Policy, and decides
 // what to do with each request (rewrite, header operations, routing hint,
-// rate-limit bucket).
+// rate-limit bucket, a question to the global rate limit service).
 //
 // The package is pure Go. It imports no proxy-wasm SDK and reads no clock or
 // randomness: the caller passes time and random numbers in, so behaviour is
@@ -12,6 +12,10 @@
 //	p, err := policy.Parse(jsonText) // parse → validate → compile, once
 //	var plan policy.Plan              // reused across requests
 //	p.Decide(&req, env, &plan)        // per request: reads p, writes plan
+//	if plan.Call != nil {             // a global limit asks its service:
+//		answer.Decode(reply)          // (or answer.Fail(policy.AnswerTimeout))
+//		plan.Complete(&answer)        // the plan's rest, from the answer
+//	}
 package policy
 
 import "time"
@@ -54,6 +58,9 @@ type Route struct {
 	Split *Split
 	// RateLimit is the route's token bucket, or nil when it has none.
 	RateLimit *RateLimit
+	// GlobalLimit is the route's limit across gateway replicas, asked of the
+	// rate limit service after RateLimit admits a request, or nil.
+	GlobalLimit *GlobalLimit
 
 	matches  []matchBlock
 	rewrite  *rewrite

@@ -63,6 +63,9 @@ func (r *Route) reads(name string) bool {
 			return true
 		}
 	}
+	if name == ":method" && r.GlobalLimit.reads(entryMethod) || name == ":authority" && r.GlobalLimit.reads(entryAuthority) {
+		return true
+	}
 	for _, ops := range [][]HeaderOp{r.RequestHeaders, r.ResponseHeaders} {
 		for _, op := range ops {
 			for _, part := range op.Value.parts {
@@ -77,7 +80,8 @@ func (r *Route) reads(name string) bool {
 
 func (r *Route) usesClientAddress() bool {
 	if r.Split != nil && r.Split.sticky.kind == stickyClientAddress ||
-		r.RateLimit != nil && r.RateLimit.key.kind == limitClientAddress {
+		r.RateLimit != nil && r.RateLimit.key.kind == limitClientAddress ||
+		r.GlobalLimit.reads(entryClientAddress) {
 		return true
 	}
 	for _, ops := range [][]HeaderOp{r.RequestHeaders, r.ResponseHeaders} {

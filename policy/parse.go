@@ -144,6 +144,9 @@ func (p *parser) route(path string, i int, v gjson.Result) *Route {
 	if lv, ok := fields["rateLimit"]; ok {
 		r.RateLimit = p.rateLimit(path+".rateLimit", lv, r.Name)
 	}
+	if gv, ok := fields["globalRateLimit"]; ok {
+		r.GlobalLimit = p.globalLimit(path+".globalRateLimit", gv, r.Name)
+	}
 	return r
 }
 

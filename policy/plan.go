@@ -73,8 +73,12 @@ type Plan struct {
 	RouteChanged bool
 	// Limit is the verdict of the route's rate limit, if it has one.
 	Limit LimitVerdict
+	// Call, when not nil, must be answered before the request may go on:
+	// make it, pause the request, and finish the plan with Complete.
+	Call *Call
 
 	reply   Reply
+	call    Call
 	scratch [BucketStateSize]byte
 }
 
@@ -93,6 +97,7 @@ type LimitVerdict struct {
 // routeCounters are the counters of one route.
 type routeCounters struct {
 	matched, rewritten, rateLimited, shadowLimited, contended, keyShared Counter
+	globalOK, globalOverLimit, globalError, globalTimeout                Counter
 	picked                                                               []Counter // by Destination.Index
 }
 
@@ -135,6 +140,12 @@ func (p *Policy) compilePlans() {
 			if rl.Keyed() {
 				c.keyShared = def(prefix + "key_shared")
 			}
+		}
+		if r.GlobalLimit != nil {
+			c.globalOK = def(prefix + "global_ok")
+			c.globalOverLimit = def(prefix + "global_over_limit")
+			c.globalError = def(prefix + "global_error")
+			c.globalTimeout = def(prefix + "global_timeout")
 		}
 	}
 }
@@ -198,6 +209,11 @@ func (p *Policy) Decide(req *Request, env Env, plan *Plan) {
 	if rl := r.RateLimit; rl != nil && !plan.limit(rl, env) {
 		return
 	}
+	// Asked only when the local bucket admitted the request; the
+	// destination counts once the answer admits it too (Complete).
+	if g := r.GlobalLimit; g != nil && plan.ask(g, req) {
+		return
+	}
 	if dest != nil {
 		plan.Counters = append(plan.Counters, c.picked[dest.Index])
 	}
@@ -208,7 +224,7 @@ func (plan *Plan) reset() {
 	clear(plan.Response)
 	plan.Decision = Decision{}
 	plan.Request, plan.Response, plan.Counters = plan.Request[:0], plan.Response[:0], plan.Counters[:0]
-	plan.Reply, plan.RouteChanged, plan.Limit = nil, false, LimitVerdict{}
+	plan.Reply, plan.RouteChanged, plan.Limit, plan.Call = nil, false, LimitVerdict{}, nil
 	clear(plan.reply.Headers)
 	plan.reply = Reply{Headers: plan.reply.Headers[:0]}
 }

@@ -115,16 +115,7 @@ func (p *parser) rateLimit(path string, v gjson.Result, routeName string) *RateL
 	if sv, ok := fields["shadow"]; ok {
 		rl.Shadow, _ = p.boolean(path+".shadow", sv)
 	}
-	if sv, ok := fields["status"]; ok {
-		status, _ := p.integer(path+".status", sv, 400, 599)
-		rl.Status = uint32(status)
-	}
-	if bv, ok := fields["body"]; ok {
-		rl.Body, _ = p.str(path+".body", bv)
-	}
-	if fv, ok := fields["fields"]; ok {
-		rl.Fields = FieldsMode(p.enum(path+".fields", fv, fieldsModes...))
-	}
+	p.denial(path, fields, &rl.Status, &rl.Body, &rl.Fields)
 	if fv, ok := fields["fieldsOnAllowed"]; ok {
 		rl.FieldsOnAllowed, _ = p.boolean(path+".fieldsOnAllowed", fv)
 	}
@@ -187,6 +178,21 @@ func (p *parser) limitKey(path string, v gjson.Result) keySource {
 	}
 	p.requireTrue(path+".clientAddress", val)
 	return keySource{kind: limitClientAddress}
+}
+
+// denial reads the options of a limit's denial: "status", "body" and
+// "fields".
+func (p *parser) denial(path string, fields map[string]gjson.Result, status *uint32, body *string, mode *FieldsMode) {
+	if sv, ok := fields["status"]; ok {
+		n, _ := p.integer(path+".status", sv, 400, 599)
+		*status = uint32(n)
+	}
+	if bv, ok := fields["body"]; ok {
+		*body, _ = p.str(path+".body", bv)
+	}
+	if fv, ok := fields["fields"]; ok {
+		*mode = FieldsMode(p.enum(path+".fields", fv, fieldsModes...))
+	}
 }
 
 // enum returns the position of v's string among values.

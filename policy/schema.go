@@ -98,6 +98,7 @@ func (s *Schema) names() []string {
 var (
 	fieldsModes        = []string{"ietf", "none", "legacy", "both"} // FieldsMode
 	contentionPolicies = []string{"allow", "deny"}                  // ContentionPolicy
+	failureModes       = []string{"allow", "deny"}                  // FailureMode
 )
 
 // Patterns shared by several declarations.
@@ -255,13 +256,65 @@ var (
 			optional("key", schemaLimitKey),
 			optional("maxKeys", withDefault(intDecl("Bucket slots of a keyed limit.", 1, maxMaxKeys), DefaultMaxKeys)),
 			optional("shadow", boolDecl("Count requests over the limit but never deny them.")),
-			optional("status", withDefault(intDecl("HTTP status of a denied request.", 400, 599), DefaultLimitStatus)),
-			optional("body", strDecl("Body of a denied response.")),
-			optional("fields", withDefault(&Schema{Kind: KindString, Enum: fieldsModes,
-				Doc: "Which rate-limit response headers are written."}, fieldsModes[0])),
+			denialStatus,
+			denialBody,
+			denialFields,
 			optional("fieldsOnAllowed", boolDecl("Also write the fields on admitted responses.")),
 			optional("onContention", withDefault(&Schema{Kind: KindString, Enum: contentionPolicies,
 				Doc: "Admit (allow) or deny a request when the shared bucket stays contended."}, contentionPolicies[0])),
+		}}
+
+	// A limit's denial: shared by rateLimit and globalRateLimit.
+	denialStatus = optional("status", withDefault(intDecl("HTTP status of a denied request.", 400, 599), DefaultLimitStatus))
+	denialBody   = optional("body", strDecl("Body of a denied response."))
+	denialFields = optional("fields", withDefault(&Schema{Kind: KindString, Enum: fieldsModes,
+		Doc: "Which rate-limit response headers are written."}, fieldsModes[0]))
+
+	descriptorText = &Schema{Kind: KindString, Pattern: headerValuePattern,
+		Doc: "Text written into a descriptor entry: not empty, no CR, LF or NUL."}
+
+	schemaGenericKey = &Schema{Kind: KindObject, Doc: "A constant entry.", Fields: []*Field{
+		required("descriptorValue", descriptorText),
+		optional("descriptorKey", withDefault(descriptorText, "generic_key")),
+	}}
+	schemaRouteNameAction = &Schema{Kind: KindObject, Doc: "The route's name as an entry.", Fields: []*Field{
+		optional("descriptorKey", withDefault(descriptorText, "route_name")),
+	}}
+	schemaRequestHeadersAction = &Schema{Kind: KindObject, Doc: "A request header (or :authority, :method, :path) as an entry.",
+		Excludes: [][2]string{{"skipIfAbsent", "defaultValue"}},
+		Fields: []*Field{
+			required("headerName", strDecl("The header, or :authority, :method or :path.")),
+			required("descriptorKey", descriptorText),
+			optional("skipIfAbsent", boolDecl("Leave the descriptor out when the header is absent.")),
+			optional("defaultValue", descriptorText),
+		}}
+	schemaAction = &Schema{Kind: KindObject, Def: "rateLimitAction", OneOf: true,
+		Doc: "One descriptor entry, as Envoy's rate limit actions: exactly one of these.",
+		Fields: []*Field{
+			optional("genericKey", schemaGenericKey),
+			optional("requestHeaders", schemaRequestHeadersAction),
+			optional("remoteAddress", &Schema{Kind: KindObject, Doc: "The client address as an entry: {}."}),
+			optional("routeName", schemaRouteNameAction),
+		}}
+	schemaDescriptor = &Schema{Kind: KindObject, Doc: "One descriptor sent to the service.", Fields: []*Field{
+		required("actions", &Schema{Kind: KindList, Items: schemaAction, MinItems: 1, Doc: "The descriptor's entries, in order."}),
+	}}
+
+	schemaGlobalLimit = &Schema{Kind: KindObject, Def: "globalRateLimit",
+		Doc: "A global limit decided by an Envoy rate limit service over gRPC.",
+		Fields: []*Field{
+			required("domain", &Schema{Kind: KindString, Pattern: headerValuePattern, Doc: "The rate limit service's domain."}),
+			required("cluster", &Schema{Kind: KindString, Pattern: headerValuePattern, Doc: "The Envoy cluster of the rate limit service."}),
+			required("rateLimits", &Schema{Kind: KindList, Items: schemaDescriptor, MinItems: 1, Doc: "The descriptors to send."}),
+			optional("timeout", withDefault(&Schema{Kind: KindString,
+				Pattern: `^\+?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`,
+				Doc:     "How long to wait for the service: a Go duration from 1ms to 1m."}, DefaultGlobalTimeout.String())),
+			optional("failureMode", withDefault(&Schema{Kind: KindString, Enum: failureModes,
+				Doc: "Admit (allow) or deny a request when the service does not answer."}, failureModes[0])),
+			denialStatus,
+			optional("statusOnError", withDefault(intDecl("HTTP status of a request denied because the service failed.", 400, 599), DefaultGlobalStatusOnError)),
+			denialBody,
+			denialFields,
 		}}
 
 	schemaRoute = &Schema{Kind: KindObject, Def: "route", Doc: "One route; the first whose match holds wins.",
@@ -277,6 +330,7 @@ var (
 				Doc: "Weighted destinations."}),
 			optional("split", schemaSplit),
 			optional("rateLimit", schemaRateLimit),
+			optional("globalRateLimit", schemaGlobalLimit),
 		}}
 
 	schemaPolicy = &Schema{Kind: KindObject, Doc: "A wasmgate gateway policy.",

@@ -32,4 +32,7 @@ func TestDeclaration_Enums(t *testing.T) {
 	if !slices.Equal(contentionPolicies, []string{ContentionAllow: "allow", ContentionDeny: "deny"}) {
 		t.Errorf("contentionPolicies = %q", contentionPolicies)
 	}
+	if !slices.Equal(failureModes, []string{FailureAllow: "allow", FailureDeny: "deny"}) {
+		t.Errorf("failureModes = %q", failureModes)
+	}
 }

@@ -61,8 +61,12 @@ var abiFuncs = []hostFunc{
 	{"proxy_set_property", i32s(4), setProperty},
 	{"proxy_call_foreign_function", i32s(6), callForeignFunction},
 
+	{"proxy_continue_stream", i32s(1), continueStream},
+	{"proxy_grpc_call", i32s(12), grpcCall},
+	{"proxy_grpc_cancel", i32s(1), grpcCancel},
+	{"proxy_get_status", i32s(3), getStatus},
+
 	unimplemented("proxy_done", 0),
-	unimplemented("proxy_continue_stream", 1),
 	unimplemented("proxy_close_stream", 1),
 	unimplemented("proxy_http_call", 10),
 	unimplemented("proxy_register_shared_queue", 3),
@@ -189,8 +193,10 @@ func setEffectiveContext(vm *VM, s []uint64) Status {
 	return StatusOK
 }
 
-// Buffer types of the ABI; only the configurations are held by this host.
+// Buffer types of the ABI; this host holds the configurations and the
+// answer of a gRPC call while its callback runs.
 const (
+	bufferGrpcReceive         = 5
 	bufferVMConfiguration     = 6
 	bufferPluginConfiguration = 7
 	bufferTypeMax             = 8
@@ -199,6 +205,8 @@ const (
 func getBufferBytes(vm *VM, s []uint64) Status {
 	var buf []byte
 	switch arg(s, 0) {
+	case bufferGrpcReceive:
+		buf = vm.grpcReceive
 	case bufferVMConfiguration:
 		buf = vm.vmConfig
 	case bufferPluginConfiguration:
@@ -587,4 +595,61 @@ func callForeignFunction(vm *VM, s []uint64) Status {
 		return StatusInvalidMemoryAccess
 	}
 	return call.Status
+}
+
+// continueStream resumes the active stream after the plugin paused it.
+func continueStream(vm *VM, s []uint64) Status {
+	if vm.active == nil {
+		return StatusBadArgument
+	}
+	vm.active.resumed++
+	return StatusOK
+}
+
+// grpcCall records a call for the test to answer with VM.GrpcReceive or
+// VM.GrpcClose; like Envoy, the service must be a serialized GrpcService
+// (here: not empty), and the token is odd.
+func grpcCall(vm *VM, s []uint64) Status {
+	service, ok1 := vm.str(arg(s, 0), arg(s, 1))
+	name, ok2 := vm.str(arg(s, 2), arg(s, 3))
+	method, ok3 := vm.str(arg(s, 4), arg(s, 5))
+	message, ok4 := vm.str(arg(s, 8), arg(s, 9))
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return StatusInvalidMemoryAccess
+	}
+	if service == "" {
+		return StatusBadArgument
+	}
+	vm.nextToken += 2
+	c := GrpcCall{Token: vm.nextToken, Service: []byte(service), ServiceName: name, Method: method,
+		Message: []byte(message), TimeoutMillis: arg(s, 10)}
+	if vm.active != nil {
+		c.Stream = vm.active.id
+	}
+	if !vm.mod.Memory().WriteUint32Le(arg(s, 11), c.Token) {
+		return StatusInvalidMemoryAccess
+	}
+	vm.grpcCalls = append(vm.grpcCalls, c)
+	return StatusOK
+}
+
+func grpcCancel(vm *VM, s []uint64) Status {
+	for i := range vm.grpcCalls {
+		if c := &vm.grpcCalls[i]; c.Token == arg(s, 0) && !c.Cancelled {
+			c.Cancelled = true
+			return StatusOK
+		}
+	}
+	return StatusNotFound
+}
+
+// getStatus returns the status of the call whose close callback runs.
+func getStatus(vm *VM, s []uint64) Status {
+	if !vm.mod.Memory().WriteUint32Le(arg(s, 0), vm.grpcStatus) {
+		return StatusInvalidMemoryAccess
+	}
+	if vm.grpcMessage == "" {
+		return StatusOK
+	}
+	return vm.copyOut(vm.grpcMessage, arg(s, 1), arg(s, 2))
 }

@@ -57,13 +57,19 @@
 //     plugin configuration in proxy_on_configure only.
 //   - The clear_route_cache foreign function succeeds and is recorded on the
 //     stream (HTTPStream.ForeignCalls).
+//   - Unary gRPC calls (proxy_grpc_call) are recorded, not sent
+//     (VM.GrpcCalls); the test answers one with VM.GrpcReceive (the answer
+//     is buffer 5 while proxy_on_grpc_receive runs) or ends it with
+//     VM.GrpcClose (status via proxy_get_status), both on the root context,
+//     as Envoy does. proxy_grpc_cancel marks the call; proxy_continue_stream
+//     resumes the effective stream (HTTPStream.Resumed).
 //   - Bad pointers or malformed input from the guest give
 //     INVALID_MEMORY_ACCESS or BAD_ARGUMENT, never a host panic.
 //
 // # Limitations
 //
-//   - HTTP headers only: no bodies, trailers, TCP, HTTP callouts, gRPC or
-//     shared queues. Those imports exist (a module importing them must
+//   - HTTP headers only: no bodies, trailers, TCP, HTTP callouts, gRPC
+//     streams or shared queues. Those imports exist (a module importing them must
 //     instantiate) but answer UNIMPLEMENTED and are counted in
 //     Host.Unimplemented.
 //   - A local response is recorded, not sent: call ResponseHeaders with its

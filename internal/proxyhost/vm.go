@@ -47,6 +47,8 @@ type VM struct {
 	onLog        api.Function
 	onDelete     api.Function
 	onTick       api.Function
+	onGrpcRecv   api.Function
+	onGrpcClose  api.Function
 
 	// stack is reused by every call into the guest; allocStack by the
 	// allocator, which runs while another call is on stack.
@@ -61,6 +63,50 @@ type VM struct {
 	plugConf []byte      // non-nil, so readable, during proxy_on_configure only
 	props    map[string]string
 	tick     time.Duration
+
+	// gRPC calls: every one made, and the answer or status of the call
+	// whose callback runs.
+	nextToken   uint32
+	grpcCalls   []GrpcCall
+	grpcReceive []byte
+	grpcStatus  uint32
+	grpcMessage string
+}
+
+// GrpcCall is a call the plugin made with proxy_grpc_call.
+type GrpcCall struct {
+	Token uint32
+	// Stream is the id of the stream that made it (0: the root context).
+	Stream uint32
+	// Service is the serialized GrpcService; ServiceName and Method name
+	// the gRPC method; Message is the request.
+	Service             []byte
+	ServiceName, Method string
+	Message             []byte
+	TimeoutMillis       uint32
+	// Cancelled is set once the plugin cancelled the call.
+	Cancelled bool
+}
+
+// GrpcCalls returns the calls the plugin made, in order.
+func (vm *VM) GrpcCalls() []GrpcCall { return append([]GrpcCall(nil), vm.grpcCalls...) }
+
+// GrpcReceive answers the call token with message, as Envoy does: through
+// proxy_on_grpc_receive on the root context.
+func (vm *VM) GrpcReceive(token uint32, message []byte) error {
+	vm.grpcReceive = message
+	defer func() { vm.grpcReceive = nil }()
+	_, err := vm.call("proxy_on_grpc_receive", vm.onGrpcRecv, rootContextID, uint64(token), uint64(len(message)))
+	return err
+}
+
+// GrpcClose ends the call token with a gRPC status (14 for a timeout, as
+// Envoy) through proxy_on_grpc_close on the root context.
+func (vm *VM) GrpcClose(token, status uint32, message string) error {
+	vm.grpcStatus, vm.grpcMessage = status, message
+	defer func() { vm.grpcStatus, vm.grpcMessage = 0, "" }()
+	_, err := vm.call("proxy_on_grpc_close", vm.onGrpcClose, rootContextID, uint64(token), uint64(status))
+	return err
 }
 
 type vmKey struct{}
@@ -122,6 +168,8 @@ func (h *Host) NewVM(m *Module, pluginConfig []byte) (*VM, error) {
 	vm.onLog = mod.ExportedFunction("proxy_on_log")
 	vm.onDelete = mod.ExportedFunction("proxy_on_delete")
 	vm.onTick = mod.ExportedFunction("proxy_on_tick")
+	vm.onGrpcRecv = mod.ExportedFunction("proxy_on_grpc_receive")
+	vm.onGrpcClose = mod.ExportedFunction("proxy_on_grpc_close")
 	if err := vm.start(h.opts.VMConfiguration, pluginConfig); err != nil {
 		_ = vm.Close()
 		return nil, err
@@ -296,6 +344,7 @@ type HTTPStream struct {
 	props    map[string]string
 	local    *LocalResponse
 	foreign  []ForeignCall
+	resumed  int // proxy_continue_stream calls
 	done     bool
 	// inResponse is set once the response headers arrived: from then on
 	// the request headers are gone, as in Envoy, which keeps a request
@@ -380,6 +429,10 @@ func (s *HTTPStream) Done() error {
 	}
 	return nil
 }
+
+// Resumed returns how often the plugin resumed the stream
+// (proxy_continue_stream).
+func (s *HTTPStream) Resumed() int { return s.resumed }
 
 // Request returns a copy of the request headers as the plugin left them.
 func (s *HTTPStream) Request() Headers { return append(Headers(nil), s.request...) }

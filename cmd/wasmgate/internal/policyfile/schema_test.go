@@ -35,6 +35,7 @@ var parserOnly = map[string]string{
 	"unterminated-variable":       "a header value's variables are closed",
 	"weights-zero":                "weights sum to more than 0",
 	"zero-duration":               "fillInterval is positive",
+	"global-bad-timeout":          "a global limit's timeout is from 1ms to 1m",
 }
 
 func compileSchema(t *testing.T) *jsonschema.Schema {

@@ -137,6 +137,11 @@ func New(wasm, policyJSON []byte, seed uint64) (*Simulator, error) {
 	}
 	s.host, s.vm = h, vm
 	for _, r := range pol.Routes() {
+		if r.GlobalLimit != nil {
+			return nil, fmt.Errorf("routes[%d] (%s) has a globalRateLimit: simulate does not emulate a rate limit service", r.Index, r.Name)
+		}
+	}
+	for _, r := range pol.Routes() {
 		prefix := "wasmgate.route." + r.Name + "."
 		ri := routeInfo{name: r.Name, limited: prefix + "rate_limited", shadow: prefix + "shadow_limited"}
 		if r.Split != nil {

@@ -1,0 +1,402 @@
+package policy
+
+import (
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+)
+
+// Global-limit defaults, as in Envoy's envoy.filters.http.ratelimit.
+const (
+	DefaultGlobalTimeout       = 20 * time.Millisecond
+	DefaultGlobalStatusOnError = 500
+	// RateLimitService and RateLimitMethod name the gRPC method of Envoy's
+	// rate limit service protocol.
+	RateLimitService = "envoy.service.ratelimit.v3.RateLimitService"
+	RateLimitMethod  = "ShouldRateLimit"
+	maxGlobalTimeout = time.Minute
+)
+
+// GlobalLimit is a route's limit shared by every gateway replica: each
+// request the local bucket (if any) admits asks Envoy's rate limit service
+// (envoy.service.ratelimit.v3, e.g. envoyproxy/ratelimit or Limitador)
+// whether it is over the limit.
+type GlobalLimit struct {
+	// Name is the route name, used in RateLimit fields when the service's
+	// answer names no limit.
+	Name string
+	// Domain is the rate limit service's domain of this limit.
+	Domain string
+	// Cluster is the Envoy cluster of the rate limit service.
+	Cluster string
+	// Timeout bounds the call; an answer later than that counts as a timeout.
+	Timeout time.Duration
+	// FailureMode says what a failed or timed-out call does to the request.
+	FailureMode FailureMode
+	// Status is the HTTP status of a request over the limit (default 429);
+	// StatusOnError of a request denied because the call failed (default 500).
+	Status, StatusOnError uint32
+	// Body is the body of a denied response.
+	Body string
+	// Fields says which rate-limit response headers a denial carries.
+	Fields FieldsMode
+
+	descriptors []descriptorSource
+	service     []byte // serialized envoy.config.core.v3.GrpcService
+	domainField []byte // RateLimitRequest.domain, tag and length included
+}
+
+// FailureMode says whether a request is admitted when the rate limit
+// service cannot answer in time.
+type FailureMode uint8
+
+const (
+	// FailureAllow admits the request (fail open). It is the default, as
+	// Envoy's failure_mode_deny: false.
+	FailureAllow FailureMode = iota
+	// FailureDeny denies it with StatusOnError (fail closed).
+	FailureDeny
+)
+
+// TimeoutMillis is Timeout in whole milliseconds, rounded up (the unit of
+// proxy_grpc_call).
+func (g *GlobalLimit) TimeoutMillis() uint32 {
+	return uint32(ceilDiv(uint64(g.Timeout), uint64(time.Millisecond)))
+}
+
+// GrpcService is the serialized envoy.config.core.v3.GrpcService naming
+// Cluster, the service argument of proxy_grpc_call.
+func (g *GlobalLimit) GrpcService() []byte { return g.service }
+
+// descriptorSource builds one RateLimitDescriptor, like one entry of Envoy's
+// route rate_limits: each action adds one entry, in order.
+type descriptorSource struct {
+	entries []entrySource
+}
+
+type entryKind uint8
+
+const (
+	entryConstant      entryKind = iota // genericKey, routeName: encoded at compile time
+	entryHeader                         // requestHeaders
+	entryAuthority                      // requestHeaders ":authority"
+	entryMethod                         // requestHeaders ":method"
+	entryPath                           // requestHeaders ":path"
+	entryClientAddress                  // remoteAddress
+)
+
+type entrySource struct {
+	kind entryKind
+	key  string
+	// name is the header name of entryHeader.
+	name string
+	// value is a constant entry's value, or the default of a missing header.
+	value      string
+	hasDefault bool
+	// skipIfAbsent drops only this entry (not the descriptor) when the
+	// header is missing.
+	skipIfAbsent bool
+	// encoded is a constant entry's wire form (tag, length, body).
+	encoded []byte
+}
+
+// value returns the entry's value for req; ok is false when the request
+// lacks it (a missing header without default).
+func (e *entrySource) resolve(req *Request) (string, bool) {
+	var v string
+	var ok bool
+	switch e.kind {
+	case entryConstant:
+		return e.value, true
+	case entryHeader:
+		v, ok = header(req, e.name)
+	case entryAuthority:
+		v, ok = req.Authority, req.Authority != ""
+	case entryMethod:
+		v, ok = req.Method, req.Method != ""
+	case entryPath:
+		v, ok = req.Path, req.Path != ""
+	case entryClientAddress:
+		v = clientAddress(req)
+		ok = v != ""
+	}
+	if !ok && e.hasDefault {
+		return e.value, true
+	}
+	return v, ok
+}
+
+func (p *parser) globalLimit(path string, v gjson.Result, routeName string) *GlobalLimit {
+	fields, ok := p.object(path, v, schemaGlobalLimit)
+	if !ok {
+		return nil
+	}
+	before := len(p.errs)
+	g := &GlobalLimit{Name: routeName, Timeout: DefaultGlobalTimeout, Status: DefaultLimitStatus, StatusOnError: DefaultGlobalStatusOnError}
+	for _, name := range []string{"domain", "cluster", "rateLimits"} {
+		if _, ok := fields[name]; !ok {
+			p.fail(path, "missing field %q", name)
+		}
+	}
+	if dv, ok := fields["domain"]; ok {
+		g.Domain, _ = p.headerValue(path+".domain", dv)
+	}
+	if cv, ok := fields["cluster"]; ok {
+		g.Cluster, _ = p.headerValue(path+".cluster", cv)
+	}
+	if lv, ok := fields["rateLimits"]; ok {
+		g.descriptors = p.descriptorSources(path+".rateLimits", lv, routeName)
+	}
+	if tv, ok := fields["timeout"]; ok {
+		if s, ok := p.str(path+".timeout", tv); ok {
+			d, err := time.ParseDuration(s)
+			switch {
+			case err != nil:
+				p.fail(path+".timeout", "%q is not a duration", s)
+			case d < time.Millisecond || d > maxGlobalTimeout:
+				p.fail(path+".timeout", "must be from 1ms to %s, got %q", maxGlobalTimeout, s)
+			default:
+				g.Timeout = d
+			}
+		}
+	}
+	if fv, ok := fields["failureMode"]; ok {
+		g.FailureMode = FailureMode(p.enum(path+".failureMode", fv, failureModes...))
+	}
+	p.denial(path, fields, &g.Status, &g.Body, &g.Fields)
+	if sv, ok := fields["statusOnError"]; ok {
+		status, _ := p.integer(path+".statusOnError", sv, 400, 599)
+		g.StatusOnError = uint32(status)
+	}
+	if len(p.errs) != before {
+		return nil
+	}
+	g.service = appendGrpcService(nil, g.Cluster)
+	g.domainField = appendStringField(nil, 1, g.Domain)
+	return g
+}
+
+func (p *parser) descriptorSources(path string, v gjson.Result, routeName string) []descriptorSource {
+	items, ok := p.list(path, v)
+	if !ok {
+		return nil
+	}
+	if len(items) == 0 {
+		p.fail(path, "must not be empty")
+		return nil
+	}
+	out := make([]descriptorSource, 0, len(items))
+	for i, item := range items {
+		ipath := index(path, i)
+		fields, ok := p.object(ipath, item, schemaDescriptor)
+		if !ok {
+			continue
+		}
+		av, ok := fields["actions"]
+		if !ok {
+			p.fail(ipath, `missing field "actions"`)
+			continue
+		}
+		actions, ok := p.list(ipath+".actions", av)
+		if !ok {
+			continue
+		}
+		if len(actions) == 0 {
+			p.fail(ipath+".actions", "must not be empty")
+			continue
+		}
+		d := descriptorSource{entries: make([]entrySource, 0, len(actions))}
+		for j, a := range actions {
+			if e, ok := p.action(index(ipath+".actions", j), a, routeName); ok {
+				d.entries = append(d.entries, e)
+			}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// action reads one of Envoy's rate limit actions (in its camelCase JSON
+// form) and the routeName action of our own.
+func (p *parser) action(path string, v gjson.Result, routeName string) (entrySource, bool) {
+	which, val, ok := p.oneOf(path, v, schemaAction)
+	if !ok {
+		return entrySource{}, false
+	}
+	path += "." + which
+	before := len(p.errs)
+	var e entrySource
+	switch which {
+	case "genericKey":
+		fields, ok := p.object(path, val, schemaGenericKey)
+		if !ok {
+			break
+		}
+		e = entrySource{kind: entryConstant, key: "generic_key"}
+		p.descriptorField(path, fields, "descriptorValue", true, &e.value)
+		p.descriptorField(path, fields, "descriptorKey", false, &e.key)
+	case "routeName":
+		fields, ok := p.object(path, val, schemaRouteNameAction)
+		if !ok {
+			break
+		}
+		e = entrySource{kind: entryConstant, key: "route_name", value: routeName}
+		p.descriptorField(path, fields, "descriptorKey", false, &e.key)
+	case "remoteAddress":
+		if !val.IsObject() || len(val.Map()) != 0 {
+			p.fail(path, "must be {} (it has no options), got %s", val.Raw)
+			break
+		}
+		e = entrySource{kind: entryClientAddress, key: "remote_address"}
+	case "requestHeaders":
+		e = p.requestHeadersAction(path, val)
+	}
+	if len(p.errs) != before {
+		return entrySource{}, false
+	}
+	if e.kind == entryConstant {
+		e.encoded = appendEntry(nil, e.key, e.value)
+	}
+	return e, true
+}
+
+// descriptorField reads the string fields[name], which is written into a
+// descriptor entry, into dst; required says whether it must be there.
+func (p *parser) descriptorField(path string, fields map[string]gjson.Result, name string, required bool, dst *string) {
+	if v, ok := fields[name]; ok {
+		*dst, _ = p.headerValue(path+"."+name, v)
+	} else if required {
+		p.fail(path, "missing field %q", name)
+	}
+}
+
+func (p *parser) requestHeadersAction(path string, v gjson.Result) entrySource {
+	fields, ok := p.object(path, v, schemaRequestHeadersAction)
+	if !ok {
+		return entrySource{}
+	}
+	e := entrySource{kind: entryHeader}
+	if hv, ok := fields["headerName"]; ok {
+		if s, ok := p.str(path+".headerName", hv); ok {
+			switch strings.ToLower(s) {
+			case ":authority":
+				e.kind = entryAuthority
+			case ":method":
+				e.kind = entryMethod
+			case ":path":
+				e.kind = entryPath
+			default:
+				e.name, _ = p.headerName(path+".headerName", s, "use :authority, :method or :path, or a regular header")
+			}
+		}
+	} else {
+		p.fail(path, `missing field "headerName"`)
+	}
+	p.descriptorField(path, fields, "descriptorKey", true, &e.key)
+	if sv, ok := fields["skipIfAbsent"]; ok {
+		e.skipIfAbsent, _ = p.boolean(path+".skipIfAbsent", sv)
+	}
+	if dv, ok := fields["defaultValue"]; ok {
+		e.value, e.hasDefault = p.headerValue(path+".defaultValue", dv)
+		if e.skipIfAbsent {
+			p.fail(path, `"defaultValue" and "skipIfAbsent" exclude each other`)
+		}
+	}
+	return e
+}
+
+// reads reports whether the limit reads the request part of kind.
+func (g *GlobalLimit) reads(kind entryKind) bool {
+	if g == nil {
+		return false
+	}
+	for _, d := range g.descriptors {
+		for _, e := range d.entries {
+			if e.kind == kind {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Call is a call to the rate limit service that a plan waits for.
+type Call struct {
+	// Limit is the global limit asking; its GrpcService and TimeoutMillis
+	// are the call's.
+	Limit *GlobalLimit
+	// Message is the encoded RateLimitRequest.
+	Message []byte
+}
+
+// RateLimitServiceErrorDetails is the response code detail of a request
+// denied because the rate limit service could not answer (failureMode
+// "deny"). A request over a global limit gets RateLimitedDetails, as over
+// a local one.
+const RateLimitServiceErrorDetails = "wasmgate_rate_limit_service_error"
+
+// ask plans the call to g for req; it reports false when no descriptor
+// applies, so there is nothing to ask.
+func (plan *Plan) ask(g *GlobalLimit, req *Request) bool {
+	var n int
+	plan.call.Message, n = g.AppendRequest(plan.call.Message[:0], req)
+	if n == 0 {
+		return false
+	}
+	plan.call.Limit = g
+	plan.Call = &plan.call
+	return true
+}
+
+// Complete finishes a plan whose Call is over, with the service's answer
+// a: a decoded RateLimitResponse, or an Answer whose Code is AnswerError
+// or AnswerTimeout when the call failed.
+//
+// It replaces Request and Counters with what the answer adds (the caller
+// has applied the earlier ones) and sets Call to nil. OK admits the
+// request, with the headers the service asks to add to it (Request) and to
+// the response (appended to Response). OVER_LIMIT sets Reply: the limit's
+// status and body, the RateLimit fields of the answer and its response
+// headers. A failure follows the limit's FailureMode.
+func (plan *Plan) Complete(a *Answer) {
+	g := plan.call.Limit
+	plan.Call = nil
+	clear(plan.Request)
+	plan.Request, plan.Counters = plan.Request[:0], plan.Counters[:0]
+	if g == nil || plan.Route == nil {
+		return
+	}
+	c := &plan.Route.counters
+	switch a.Code {
+	case AnswerOK:
+		plan.Counters = append(plan.Counters, c.globalOK)
+		for _, h := range a.RequestHeaders {
+			plan.Request = append(plan.Request, Edit{Kind: HeaderAdd, Name: h[0], Value: h[1]})
+		}
+		for _, h := range a.ResponseHeaders {
+			plan.Response = append(plan.Response, Edit{Kind: HeaderAdd, Name: h[0], Value: h[1]})
+		}
+	case AnswerOverLimit:
+		plan.Counters = append(plan.Counters, c.globalOverLimit)
+		headers := g.AppendFields(plan.reply.Headers[:0], a)
+		headers = append(headers, [2]string{"x-envoy-ratelimited", "true"})
+		plan.reply = Reply{Status: g.Status, Details: RateLimitedDetails, Headers: headers, Body: g.Body}
+		plan.Reply = &plan.reply
+		return
+	default:
+		if a.Code == AnswerTimeout {
+			plan.Counters = append(plan.Counters, c.globalTimeout)
+		} else {
+			plan.Counters = append(plan.Counters, c.globalError)
+		}
+		if g.FailureMode == FailureDeny {
+			plan.reply = Reply{Status: g.StatusOnError, Details: RateLimitServiceErrorDetails, Headers: plan.reply.Headers[:0]}
+			plan.Reply = &plan.reply
+			return
+		}
+	}
+	if d := plan.Destination; d != nil {
+		plan.Counters = append(plan.Counters, c.picked[d.Index])
+	}
+}
