@@ -67,8 +67,10 @@ redis: ## install Debian's redis-server, the rate limit service's store
 tools: tinygo envoy registry ratelimit redis ## install every tool the tests need
 
 RUN_WASM ?= out/wasmgate-go.wasm
-run: $(RUN_WASM) envoy ## build the plugin and serve the demo gateway (GATEWAY_PORT, ADMIN_PORT, RUN_WASM)
-	bash build/demo.sh $(RUN_WASM)
+# POLICY given to make run (JSON or YAML) replaces envoy.yaml's policy.
+RUN_POLICY = $(if $(filter command line environment,$(origin POLICY)),$(POLICY))
+run: $(RUN_WASM) envoy ## build the plugin and serve the demo gateway (POLICY, GATEWAY_PORT, ADMIN_PORT, RUN_WASM)
+	@POLICY='$(RUN_POLICY)' bash build/demo.sh $(RUN_WASM)
 
 test: tools build ## install what is missing and run every test
 	go version

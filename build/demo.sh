@@ -2,10 +2,14 @@
 # Serves the demo gateway of envoy.yaml until Ctrl-C: the two demo upstreams
 # (cmd/demo-upstream) and Envoy with the plugin. The body of `make run`.
 #
-# Usage: [GATEWAY_PORT=10000] [ADMIN_PORT=9901] build/demo.sh [WASM]
-#   WASM  the plugin module (default out/wasmgate-go.wasm); it must be built.
+# Usage: [POLICY=FILE] [GATEWAY_PORT=10000] [ADMIN_PORT=9901] build/demo.sh [WASM]
+#   WASM    the plugin module (default out/wasmgate-go.wasm); it must be built.
+#   POLICY  a policy (JSON or YAML) to serve instead of envoy.yaml's: the
+#           configuration comes from `wasmgate envoy-config`, with a demo
+#           upstream per destination on a port the kernel picks.
 # Envoy is $WASMGATE_ENVOY, else the tools-cache install (installed if missing).
-# Envoy's log goes to out/envoy.log.
+# Envoy's log goes to out/envoy.log. Taken ports are refused before anything
+# starts; Ctrl-C stops everything and exits 0.
 . "$(dirname "$0")/lib.sh"
 root=$(cd "$here/.." && pwd)
 cd "$root"
@@ -24,6 +28,22 @@ gateway_port=${GATEWAY_PORT:-10000}
 admin_port=${ADMIN_PORT:-9901}
 gateway=http://127.0.0.1:$gateway_port
 admin=http://127.0.0.1:$admin_port
+policy=${POLICY:-}
+if [ -n "$policy" ] && [ ! -f "$policy" ]; then
+  echo "demo: POLICY=$policy: no such file" >&2
+  exit 1
+fi
+
+# Refuse taken ports now, before anything starts or out/envoy.log is touched.
+port_taken() { (: >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+ports=("$gateway_port:the gateway (GATEWAY_PORT)" "$admin_port:the admin interface (ADMIN_PORT)")
+[ -n "$policy" ] || ports+=("18081:envoy.yaml's product-service upstream" "18082:envoy.yaml's product-service-v2 upstream")
+for entry in "${ports[@]}"; do
+  if port_taken "${entry%%:*}"; then
+    echo "demo: port ${entry%%:*} for ${entry#*:} is taken: is another demo running? Stop it, or pick free ports: make run GATEWAY_PORT=... ADMIN_PORT=..." >&2
+    exit 1
+  fi
+done
 
 tmp=$(mktemp -d)
 pids=()
@@ -38,22 +58,61 @@ cleanup() {
   echo "demo: stopped" >&2
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# Stopping is the normal end of a demo: exit 0, so make reports no error.
+trap 'exit 0' INT TERM
 
 go build -o "$tmp/demo-upstream" ./cmd/demo-upstream
 # Job control puts each child in its own process group, so Ctrl-C reaches only
 # this script, which then stops the children in order.
 set -m
-"$tmp/demo-upstream" -listen 127.0.0.1:18081 -name product-service -version v1 &
-pids+=($!)
-"$tmp/demo-upstream" -listen 127.0.0.1:18082 -name product-service-v2 -version v2 &
-pids+=($!)
+if [ -z "$policy" ]; then
+  "$tmp/demo-upstream" -listen 127.0.0.1:18081 -name product-service -version v1 &
+  pids+=($!)
+  "$tmp/demo-upstream" -listen 127.0.0.1:18082 -name product-service-v2 -version v2 &
+  pids+=($!)
+  # envoy.yaml names the upstream-Go build; point it at the module asked for.
+  sed -e "s|filename: out/wasmgate-go.wasm|filename: \"$wasm\"|" \
+      -e "s|port_value: 10000 }|port_value: $gateway_port }|" \
+      -e "s|port_value: 9901 }|port_value: $admin_port }|" envoy.yaml > "$tmp/envoy.yaml"
+else
+  go build -o "$tmp/wasmgate" ./cmd/wasmgate
+  if ! "$tmp/wasmgate" lint "$policy" >&2; then
+    echo "demo: $policy is not a valid policy" >&2
+    exit 1
+  fi
+  # One upstream per cluster the policy needs: it answers as the destination's
+  # host, its version the destination's hint (the cluster's name).
+  upstream_flags=()
+  upstream_list=""
+  n=0
+  while read -r cluster host; do
+    n=$((n + 1))
+    # The kernel may hand out a GATEWAY_PORT or ADMIN_PORT in its ephemeral
+    # range: an upstream that got one is started again.
+    for _ in 1 2 3 4 5; do
+      : >"$tmp/upstream-$n.log"
+      "$tmp/demo-upstream" -listen 127.0.0.1:0 -name "$host" -version "$cluster" 2>"$tmp/upstream-$n.log" &
+      upstream_pid=$!
+      pids+=("$upstream_pid")
+      addr=""
+      for _ in $(seq 1 100); do
+        addr=$(sed -n 's/.*listening on \(.*\)$/\1/p' "$tmp/upstream-$n.log")
+        [ -n "$addr" ] && break
+        sleep 0.1
+      done
+      case "${addr##*:}" in
+        "$gateway_port" | "$admin_port") kill -TERM "$upstream_pid"; wait "$upstream_pid" 2>/dev/null || true ;;
+        *) break ;;
+      esac
+    done
+    [ -n "$addr" ] || { echo "demo: the upstream for $cluster did not start:" >&2; cat "$tmp/upstream-$n.log" >&2; exit 1; }
+    upstream_flags+=(-upstream "$cluster=$addr")
+    upstream_list+="  $cluster: http://$addr"$'\n'
+  done < <("$tmp/wasmgate" envoy-config -policy "$policy" -clusters)
+  "$tmp/wasmgate" envoy-config -policy "$policy" -wasm "$wasm" \
+    -gateway-port "$gateway_port" -admin-port "$admin_port" "${upstream_flags[@]}" > "$tmp/envoy.yaml"
+fi
 
-# envoy.yaml names the upstream-Go build; point it at the module asked for.
-sed -e "s|filename: out/wasmgate-go.wasm|filename: \"$wasm\"|" \
-    -e "s|port_value: 10000 }|port_value: $gateway_port }|" \
-    -e "s|port_value: 9901 }|port_value: $admin_port }|" envoy.yaml > "$tmp/envoy.yaml"
 mkdir -p out
 log=out/envoy.log
 version=$("$envoy" --version | sed -n 's|.*version: [^/]*/\([^/]*\)/.*|\1|p')
@@ -73,6 +132,24 @@ for _ in $(seq 1 300); do
 done
 [ "$(curl -s "$admin/ready" || true)" = LIVE ] || { echo "demo: Envoy not ready after 60s (see $log)" >&2; exit 1; }
 
+if [ -n "$policy" ]; then
+  cat <<EOF
+
+wasmgate demo gateway on $gateway (admin $admin) serving $policy. Ctrl-C stops it.
+Upstreams, one per destination, answer with JSON describing the request they received:
+$upstream_list
+# Send a request through the gateway: x-wasmgate-route names the policy route that matched
+curl -si $gateway/
+
+# Replay recorded requests through the same module, without Envoy
+go run ./cmd/wasmgate simulate -policy $policy -wasm $wasm REQUESTS.jsonl
+
+# The plugin's counters, and its log lines
+curl -s $admin/stats | grep wasmgate
+grep 'wasm log' $log
+
+EOF
+else
 cat <<EOF
 
 wasmgate demo gateway on $gateway (admin $admin). Ctrl-C stops it.
@@ -102,6 +179,7 @@ curl -s $admin/stats | grep wasmgate
 grep 'wasm log' $log
 
 EOF
+fi
 
 # Exit when a child dies; Ctrl-C or SIGTERM interrupts the wait and runs cleanup.
 set +e

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,6 +94,49 @@ func TestDemo_Run(t *testing.T) {
 	})
 }
 
+// TestDemo_Policy runs the demo with a policy of the corpus (make run
+// POLICY=...): every destination gets an upstream, a second demo on the same
+// ports is refused before it starts anything, and Ctrl-C ends it with status 0.
+func TestDemo_Policy(t *testing.T) {
+	forEachBuild(t, func(t *testing.T, b build) {
+		gatewayPort, adminPort := freePort(t), freePort(t)
+		demo := startDemo(t, b.wasm, gatewayPort, adminPort, "POLICY=e2e/testdata/corpus/istio/policy.yaml")
+		demo.examples(t)
+		if out := demo.output(); !strings.Contains(out, "search-b: http://127.0.0.1:") {
+			t.Errorf("the banner lists no upstream for search-b:\n%s", out)
+		}
+		gw := &gateway{url: "http://127.0.0.1:" + gatewayPort, client: &http.Client{Timeout: requestTimeout}}
+		r, err := gw.send(corpusRequest{Path: "/search?q=x", Headers: map[string]string{"cookie": "session=s1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Reply == nil || r.Reply.Service != "search" || r.Reply.Version != "search-a" || r.Reply.Host != "search.internal" {
+			t.Errorf("/search?q=x reached %+v, want search's upstream search-a with authority search.internal", r.Reply)
+		}
+
+		// The running demo's Envoy keeps appending to its log; a second demo
+		// must not truncate it.
+		logPath := filepath.Join(repoRoot, "out", "envoy.log")
+		logBefore, _ := os.ReadFile(logPath)
+		second := exec.Command("bash", "build/demo.sh", b.wasm)
+		second.Dir = repoRoot
+		second.Env = append(os.Environ(), "GATEWAY_PORT="+gatewayPort, "ADMIN_PORT="+adminPort, "WASMGATE_ENVOY="+envoyBinary(t))
+		out, err := second.CombinedOutput()
+		want := "demo: port " + gatewayPort + " for the gateway (GATEWAY_PORT) is taken"
+		if err == nil || !strings.Contains(string(out), want) || strings.Contains(string(out), "Ctrl-C stops it") {
+			t.Errorf("a second demo on the same ports: %v\n%s\nwant it refused with %q before any banner", err, out, want)
+		}
+		if logAfter, _ := os.ReadFile(logPath); len(logBefore) == 0 || !bytes.HasPrefix(logAfter, logBefore) {
+			t.Error("the refused demo rewrote out/envoy.log")
+		}
+
+		demo.interrupt(t)
+		if demo.err != nil {
+			t.Errorf("the demo ended with %v after Ctrl-C, want status 0", demo.err)
+		}
+	})
+}
+
 // wants checks that the output holds every one of the strings.
 func wants(subs ...string) func(string) error {
 	return func(out string) error {
@@ -157,13 +201,13 @@ type demoProcess struct {
 	lines  chan string
 }
 
-func startDemo(t *testing.T, wasm, gatewayPort, adminPort string) *demoProcess {
+func startDemo(t *testing.T, wasm, gatewayPort, adminPort string, env ...string) *demoProcess {
 	t.Helper()
 	d := &demoProcess{done: make(chan struct{}), lines: make(chan string, 256)}
 	d.cmd = exec.Command("bash", "build/demo.sh", wasm)
 	d.cmd.Dir = repoRoot
-	d.cmd.Env = append(os.Environ(), "GATEWAY_PORT="+gatewayPort, "ADMIN_PORT="+adminPort,
-		"WASMGATE_ENVOY="+envoyBinary(t))
+	d.cmd.Env = append(append(os.Environ(), "GATEWAY_PORT="+gatewayPort, "ADMIN_PORT="+adminPort,
+		"WASMGATE_ENVOY="+envoyBinary(t)), env...)
 	d.cmd.SysProcAttr = scriptAttr()
 	d.cmd.Stderr = &lockedWriter{mu: &d.mu, w: &d.stderr}
 	stdout, err := d.cmd.StdoutPipe()

@@ -69,41 +69,61 @@ func startUpstreams() (stop func(), err error) {
 	var procs []*exec.Cmd
 	stop = func() {
 		for _, p := range procs {
-			_ = p.Process.Signal(syscall.SIGTERM)
-			_ = p.Wait()
+			stopProcess(p)
 		}
 		_ = os.RemoveAll(dir)
 	}
-	bin := filepath.Join(dir, "demo-upstream")
-	compile := exec.Command("go", "build", "-o", bin, "./cmd/demo-upstream")
+	upstreamBinary = filepath.Join(dir, "demo-upstream")
+	compile := exec.Command("go", "build", "-o", upstreamBinary, "./cmd/demo-upstream")
 	compile.Dir = repoRoot
 	out, err := compile.CombinedOutput()
 	if err != nil {
 		return stop, fmt.Errorf("go build ./cmd/demo-upstream: %v\n%s", err, out)
 	}
-	listening := regexp.MustCompile(`listening on (\S+)$`)
 	for _, u := range []struct{ name, version string }{
 		{"product-service", "v1"}, {"product-service-v2", "v2"}, {"default-backend", "v1"},
 	} {
-		cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-name", u.name, "-version", u.version)
-		cmd.SysProcAttr = childAttr()
-		stderr, err := cmd.StderrPipe()
+		cmd, addr, err := startUpstream(u.name, u.version)
+		if cmd != nil {
+			procs = append(procs, cmd)
+		}
 		if err != nil {
 			return stop, err
 		}
-		if err := cmd.Start(); err != nil {
-			return stop, err
-		}
-		procs = append(procs, cmd)
-		line, err := bufio.NewReader(stderr).ReadString('\n')
-		m := listening.FindStringSubmatch(strings.TrimSpace(line))
-		if m == nil {
-			return stop, fmt.Errorf("%s: want a %q line, got %q (%v)", u.name, "listening on", line, err)
-		}
-		upstreams[u.name] = m[1]
-		go func() { _, _ = io.Copy(io.Discard, stderr) }()
+		upstreams[u.name] = addr
 	}
 	return stop, nil
+}
+
+// upstreamBinary is cmd/demo-upstream, built by startUpstreams.
+var upstreamBinary string
+
+var listening = regexp.MustCompile(`listening on (\S+)$`)
+
+// startUpstream starts a demo upstream answering as name and version on a
+// port the kernel picks, and returns its address.
+func startUpstream(name, version string) (*exec.Cmd, string, error) {
+	cmd := exec.Command(upstreamBinary, "-listen", "127.0.0.1:0", "-name", name, "-version", version)
+	cmd.SysProcAttr = childAttr()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	line, err := bufio.NewReader(stderr).ReadString('\n')
+	m := listening.FindStringSubmatch(strings.TrimSpace(line))
+	if m == nil {
+		return cmd, "", fmt.Errorf("%s: want a %q line, got %q (%v)", name, "listening on", line, err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, stderr) }()
+	return cmd, m[1], nil
+}
+
+func stopProcess(p *exec.Cmd) {
+	_ = p.Process.Signal(syscall.SIGTERM)
+	_ = p.Wait()
 }
 
 // build is one plugin module under test.
@@ -626,6 +646,12 @@ func (gw *gateway) get(client *http.Client, path string, header map[string]strin
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
+	return do(client, req)
+}
+
+// do sends a request and reads the answer.
+func do(client *http.Client, req *http.Request) (*response, error) {
+	path := req.URL.RequestURI()
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
@@ -639,7 +665,7 @@ func (gw *gateway) get(client *http.Client, path string, header map[string]strin
 	if resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		r.Reply = &reply{}
 		if err := json.Unmarshal(body, r.Reply); err != nil {
-			return nil, fmt.Errorf("GET %s: upstream reply: %v: %s", path, err, body)
+			return nil, fmt.Errorf("%s %s: upstream reply: %v: %s", req.Method, path, err, body)
 		}
 	}
 	return r, nil

@@ -128,7 +128,7 @@ func (e *entrySource) resolve(req *Request) (string, bool) {
 }
 
 func (p *parser) globalLimit(path string, v gjson.Result, routeName string) *GlobalLimit {
-	fields, ok := p.object(path, v, "domain", "cluster", "rateLimits", "timeout", "failureMode", "status", "statusOnError", "body", "fields")
+	fields, ok := p.object(path, v, schemaGlobalLimit)
 	if !ok {
 		return nil
 	}
@@ -162,7 +162,7 @@ func (p *parser) globalLimit(path string, v gjson.Result, routeName string) *Glo
 		}
 	}
 	if fv, ok := fields["failureMode"]; ok {
-		g.FailureMode = FailureMode(p.enum(path+".failureMode", fv, "allow", "deny"))
+		g.FailureMode = FailureMode(p.enum(path+".failureMode", fv, failureModes...))
 	}
 	p.denial(path, fields, &g.Status, &g.Body, &g.Fields)
 	if sv, ok := fields["statusOnError"]; ok {
@@ -189,7 +189,7 @@ func (p *parser) descriptorSources(path string, v gjson.Result, routeName string
 	out := make([]descriptorSource, 0, len(items))
 	for i, item := range items {
 		ipath := index(path, i)
-		fields, ok := p.object(ipath, item, "actions")
+		fields, ok := p.object(ipath, item, schemaDescriptor)
 		if !ok {
 			continue
 		}
@@ -220,7 +220,7 @@ func (p *parser) descriptorSources(path string, v gjson.Result, routeName string
 // action reads one of Envoy's rate limit actions (in its camelCase JSON
 // form) and the routeName action of our own.
 func (p *parser) action(path string, v gjson.Result, routeName string) (entrySource, bool) {
-	which, val, ok := p.oneOf(path, v, "genericKey", "requestHeaders", "remoteAddress", "routeName")
+	which, val, ok := p.oneOf(path, v, schemaAction)
 	if !ok {
 		return entrySource{}, false
 	}
@@ -229,7 +229,7 @@ func (p *parser) action(path string, v gjson.Result, routeName string) (entrySou
 	var e entrySource
 	switch which {
 	case "genericKey":
-		fields, ok := p.object(path, val, "descriptorValue", "descriptorKey")
+		fields, ok := p.object(path, val, schemaGenericKey)
 		if !ok {
 			break
 		}
@@ -237,7 +237,7 @@ func (p *parser) action(path string, v gjson.Result, routeName string) (entrySou
 		p.descriptorField(path, fields, "descriptorValue", true, &e.value)
 		p.descriptorField(path, fields, "descriptorKey", false, &e.key)
 	case "routeName":
-		fields, ok := p.object(path, val, "descriptorKey")
+		fields, ok := p.object(path, val, schemaRouteNameAction)
 		if !ok {
 			break
 		}
@@ -272,7 +272,7 @@ func (p *parser) descriptorField(path string, fields map[string]gjson.Result, na
 }
 
 func (p *parser) requestHeadersAction(path string, v gjson.Result) entrySource {
-	fields, ok := p.object(path, v, "headerName", "descriptorKey", "skipIfAbsent", "defaultValue")
+	fields, ok := p.object(path, v, schemaRequestHeadersAction)
 	if !ok {
 		return entrySource{}
 	}

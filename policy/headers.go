@@ -109,7 +109,7 @@ func clientAddress(req *Request) string {
 
 // headers parses a route's "headers" block.
 func (p *parser) headers(path string, v gjson.Result, routeName string) (request, response []HeaderOp) {
-	fields, ok := p.object(path, v, "request", "response")
+	fields, ok := p.object(path, v, schemaHeaders)
 	if !ok {
 		return nil, nil
 	}
@@ -125,7 +125,7 @@ func (p *parser) headers(path string, v gjson.Result, routeName string) (request
 // headerOps parses one "request" or "response" block into operations in
 // apply order: remove, set, add.
 func (p *parser) headerOps(path string, v gjson.Result, routeName string) []HeaderOp {
-	fields, ok := p.object(path, v, "set", "add", "remove")
+	fields, ok := p.object(path, v, schemaHeaderOps)
 	if !ok {
 		return nil
 	}

@@ -222,7 +222,7 @@ func (p *parser) matchBlocks(path string, v gjson.Result) []matchBlock {
 
 func (p *parser) matchBlock(path string, v gjson.Result) matchBlock {
 	var b matchBlock
-	fields, ok := p.object(path, v, "uri", "method", "authority", "headers", "queryParams", "withoutHeaders", "ignoreUriCase")
+	fields, ok := p.object(path, v, schemaMatchBlock)
 	if !ok {
 		return b
 	}
@@ -274,14 +274,14 @@ func (p *parser) matchBlock(path string, v gjson.Result) matchBlock {
 }
 
 func (p *parser) stringMatch(path string, v gjson.Result, target matchTarget, fold bool) (stringMatch, bool) {
-	ops := []string{"exact", "prefix", "regex"}
+	decl := schemaPlainMatch
 	switch target {
 	case targetURI:
-		ops = append(ops, "pathPrefix")
+		decl = schemaURIMatch
 	case targetNamed:
-		ops = append(ops, "present")
+		decl = schemaNamedMatch
 	}
-	op, val, ok := p.oneOf(path, v, ops...)
+	op, val, ok := p.oneOf(path, v, decl)
 	if !ok {
 		return stringMatch{}, false
 	}

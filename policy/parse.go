@@ -66,7 +66,7 @@ func (p *parser) fail(path, format string, args ...any) {
 }
 
 func (p *parser) policy(doc gjson.Result) *Policy {
-	fields, ok := p.object("policy", doc, "routes", "logRequests")
+	fields, ok := p.object("policy", doc, schemaPolicy)
 	if !ok {
 		return nil
 	}
@@ -110,7 +110,7 @@ func (p *parser) policy(doc gjson.Result) *Policy {
 }
 
 func (p *parser) route(path string, i int, v gjson.Result) *Route {
-	fields, ok := p.object(path, v, "name", "match", "rewrite", "headers", "route", "split", "rateLimit", "globalRateLimit")
+	fields, ok := p.object(path, v, schemaRoute)
 	if !ok {
 		return nil
 	}
@@ -165,9 +165,10 @@ func validName(name string) bool {
 	return true
 }
 
-// object checks that v is an object whose keys are all known and unique, and
-// returns its fields by name.
-func (p *parser) object(path string, v gjson.Result, known ...string) (map[string]gjson.Result, bool) {
+// object checks that v is an object whose keys are all fields of decl and
+// unique, and returns its fields by name.
+func (p *parser) object(path string, v gjson.Result, decl *Schema) (map[string]gjson.Result, bool) {
+	known := decl.names()
 	if !v.IsObject() {
 		p.fail(path, "must be an object, got %s", kind(v))
 		return nil, false
@@ -218,11 +219,12 @@ func (p *parser) entries(path string, v gjson.Result) []entry {
 	return out
 }
 
-// oneOf reads an object that must have exactly one of names (and nothing
-// else) and returns that field.
-func (p *parser) oneOf(path string, v gjson.Result, names ...string) (string, gjson.Result, bool) {
+// oneOf reads an object that must have exactly one of decl's fields (and
+// nothing else) and returns that field.
+func (p *parser) oneOf(path string, v gjson.Result, decl *Schema) (string, gjson.Result, bool) {
+	names := decl.names()
 	before := len(p.errs)
-	fields, ok := p.object(path, v, names...)
+	fields, ok := p.object(path, v, decl)
 	if !ok || len(p.errs) > before {
 		return "", gjson.Result{}, false // already reported; "exactly one" would repeat it
 	}

@@ -90,7 +90,7 @@ func ceilSeconds(d time.Duration) uint64 {
 }
 
 func (p *parser) rateLimit(path string, v gjson.Result, routeName string) *RateLimit {
-	fields, ok := p.object(path, v, "tokenBucket", "key", "maxKeys", "shadow", "status", "body", "fields", "fieldsOnAllowed", "onContention")
+	fields, ok := p.object(path, v, schemaRateLimit)
 	if !ok {
 		return nil
 	}
@@ -120,7 +120,7 @@ func (p *parser) rateLimit(path string, v gjson.Result, routeName string) *RateL
 		rl.FieldsOnAllowed, _ = p.boolean(path+".fieldsOnAllowed", fv)
 	}
 	if cv, ok := fields["onContention"]; ok {
-		rl.OnContention = ContentionPolicy(p.enum(path+".onContention", cv, "allow", "deny"))
+		rl.OnContention = ContentionPolicy(p.enum(path+".onContention", cv, contentionPolicies...))
 	}
 	if len(p.errs) != before {
 		return nil
@@ -134,7 +134,7 @@ func (p *parser) rateLimit(path string, v gjson.Result, routeName string) *RateL
 
 func (p *parser) tokenBucket(path string, v gjson.Result) Bucket {
 	var b Bucket
-	fields, ok := p.object(path, v, "maxTokens", "tokensPerFill", "fillInterval")
+	fields, ok := p.object(path, v, schemaTokenBucket)
 	if !ok {
 		return b
 	}
@@ -168,7 +168,7 @@ func (p *parser) tokenBucket(path string, v gjson.Result) Bucket {
 }
 
 func (p *parser) limitKey(path string, v gjson.Result) keySource {
-	which, val, ok := p.oneOf(path, v, "header", "clientAddress")
+	which, val, ok := p.oneOf(path, v, schemaLimitKey)
 	if !ok {
 		return keySource{}
 	}
@@ -191,7 +191,7 @@ func (p *parser) denial(path string, fields map[string]gjson.Result, status *uin
 		*body, _ = p.str(path+".body", bv)
 	}
 	if fv, ok := fields["fields"]; ok {
-		*mode = FieldsMode(p.enum(path+".fields", fv, "ietf", "none", "legacy", "both"))
+		*mode = FieldsMode(p.enum(path+".fields", fv, fieldsModes...))
 	}
 }
 

@@ -78,7 +78,7 @@ func join(path, rest, query string) string {
 }
 
 func (p *parser) rewrite(path string, v gjson.Result) *rewrite {
-	fields, ok := p.object(path, v, "uri", "uriRegexRewrite", "authority")
+	fields, ok := p.object(path, v, schemaRewrite)
 	if !ok {
 		return nil
 	}
@@ -129,7 +129,7 @@ func (p *parser) pathValue(path string, v gjson.Result) (string, bool) {
 }
 
 func (p *parser) regexRewrite(path string, v gjson.Result) (*regexp.Regexp, string) {
-	fields, ok := p.object(path, v, "match", "rewrite")
+	fields, ok := p.object(path, v, schemaRegexRewrite)
 	if !ok {
 		return nil, ""
 	}

@@ -151,7 +151,7 @@ func (p *parser) split(routePath string, list gjson.Result, splitJSON gjson.Resu
 
 func (p *parser) destination(path string, i int, v gjson.Result, weightRequired bool) (Destination, bool) {
 	d := Destination{Index: i, Weight: 100}
-	fields, ok := p.object(path, v, "destination", "weight", "hint")
+	fields, ok := p.object(path, v, schemaDestination)
 	if !ok {
 		return d, false
 	}
@@ -185,7 +185,7 @@ func (p *parser) destination(path string, i int, v gjson.Result, weightRequired 
 // {"host", "subset", "port": {"number"}}, with "port" also accepted as a
 // bare number.
 func (p *parser) destinationTarget(path string, v gjson.Result, d *Destination) bool {
-	df, ok := p.object(path, v, "host", "subset", "port")
+	df, ok := p.object(path, v, schemaService)
 	if !ok {
 		return false
 	}
@@ -203,7 +203,7 @@ func (p *parser) destinationTarget(path string, v gjson.Result, d *Destination) 
 	if pv, ok := df["port"]; ok {
 		at := path + ".port"
 		if pv.IsObject() {
-			pf, ok := p.object(at, pv, "number")
+			pf, ok := p.object(at, pv, schemaPortSelector)
 			if !ok {
 				return false
 			}
@@ -234,7 +234,7 @@ func isDNSLabel(s string) bool {
 }
 
 func (p *parser) splitOptions(path string, v gjson.Result, s *Split) bool {
-	fields, ok := p.object(path, v, "hintHeader", "stickyBy", "overrideHeader")
+	fields, ok := p.object(path, v, schemaSplit)
 	if !ok {
 		return false
 	}
@@ -252,7 +252,7 @@ func (p *parser) splitOptions(path string, v gjson.Result, s *Split) bool {
 }
 
 func (p *parser) stickyBy(path string, v gjson.Result) stickyKey {
-	which, val, ok := p.oneOf(path, v, "header", "cookie", "clientAddress")
+	which, val, ok := p.oneOf(path, v, schemaStickyBy)
 	if !ok {
 		return stickyKey{}
 	}

@@ -1,14 +1,25 @@
-// Command wasmgate is the tool of wasmgate's users: it packages the plugin
-// as an OCI image Istio accepts, pushes it, checks a pushed image, and
-// renders and validates the Istio objects that load it and route on its
-// decisions (WasmPlugin, VirtualService, optionally Gateway).
+// Command wasmgate is the tool of wasmgate's users. For policy authors it
+// lints a policy (JSON or YAML), prints its JSON Schema, and replays recorded
+// requests through the real plugin module to show what a policy does and
+// what changes between two; for delivery it packages the plugin as an OCI
+// image Istio accepts, pushes and checks it, and renders and validates the
+// Istio objects that load it and route on its decisions (WasmPlugin,
+// VirtualService, optionally Gateway).
 //
+//	wasmgate lint         [-strict] POLICY
+//	wasmgate schema
+//	wasmgate simulate     -policy POLICY [-wasm MODULE] [-json] REQUESTS
+//	wasmgate diff         -old POLICY -new POLICY [-wasm MODULE] [-json] REQUESTS
+//	wasmgate envoy-config -policy POLICY (-clusters | -wasm MODULE -upstream CLUSTER=ADDR...)
 //	wasmgate image push   -wasm out/wasmgate-tinygo.wasm -ref HOST/REPO:TAG [-variant compat|oci]
 //	wasmgate image digest -wasm out/wasmgate-tinygo.wasm [-variant compat|oci]
 //	wasmgate image check  -ref HOST/REPO:TAG|HOST/REPO@sha256:… [-wasm FILE]
-//	wasmgate render       -policy policy.json (-image oci://HOST/REPO@sha256:… | -ref HOST/REPO:TAG (-digest sha256:… | -wasm FILE))
+//	wasmgate render       -policy POLICY (-image oci://HOST/REPO@sha256:… | -ref HOST/REPO:TAG (-digest sha256:… | -wasm FILE))
 //	                      [-gateway [NS/]NAME] [-new-gateway] [-hosts H,…] [-fallback HOST[:PORT]] [-o yaml|json]
 //	wasmgate validate     -f istio.yaml [-digest sha256:…] [-wasm FILE]
+//
+// Exit status: 0 on success, 1 on an error (lint: an invalid policy), 2 when
+// diff finds a changed verdict or lint -strict a warning.
 //
 // push and digest print the manifest digest (sha256:…), whose hex part
 // WasmPlugin.spec.sha256 pins. Images are reproducible, so digest gives it
@@ -18,6 +29,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,27 +40,60 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/oci"
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/policyfile"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/wasmplugin"
+	"github.com/wasmgate/wasmgate/policy"
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+	err := run(context.Background(), os.Args[1:], os.Stdout)
+	var exit exitCode
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &exit):
+		os.Exit(int(exit))
+	default:
 		fmt.Fprintln(os.Stderr, "wasmgate:", err)
 		os.Exit(1)
 	}
 }
 
+// exitCode ends the command with that status and no message: the command
+// printed what it found already.
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
+
 type command func(context.Context, []string, io.Writer) error
 
 const (
-	usage      = "usage: wasmgate image|render|validate [flags] (-h for each)"
+	usage      = "usage: wasmgate lint|schema|simulate|diff|envoy-config|image|render|validate [flags] (-h for each)"
 	imageUsage = "usage: wasmgate image push|digest|check [flags] (-h for each)"
 )
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return dispatch(ctx, args, stdout, usage, map[string]command{
 		"image": image, "render": render, "validate": validate,
+		"schema": schema, "lint": lintCmd, "simulate": simulateCmd, "diff": diffCmd,
+		"envoy-config": envoyConfigCmd,
 	})
+}
+
+// schema prints the policy's JSON Schema.
+func schema(_ context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("schema", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: wasmgate schema > policy.schema.json\n\nPrints the policy's JSON Schema (draft-07) for editors (yaml-language-server, VS Code).")
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	out, err := json.MarshalIndent(policy.JSONSchema(), "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s\n", out)
+	return err
 }
 
 func image(ctx context.Context, args []string, stdout io.Writer) error {
@@ -61,6 +106,10 @@ func image(ctx context.Context, args []string, stdout io.Writer) error {
 func dispatch(ctx context.Context, args []string, stdout io.Writer, usage string, cmds map[string]command) error {
 	if len(args) == 0 {
 		return errors.New(usage)
+	}
+	if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		_, err := fmt.Fprintln(stdout, usage)
+		return err
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -210,7 +259,7 @@ func render(_ context.Context, args []string, stdout io.Writer) error {
 		hosts    list
 	)
 	f.register(fs)
-	policyFile := fs.String("policy", "", "policy `file` (JSON), validated by the plugin's parser")
+	policyFile := fs.String("policy", "", "policy `file` (JSON or YAML), validated by the plugin's parser")
 	fs.StringVar(&o.Image, "image", "", "image `reference`, oci:// optional, by digest or with -digest or -wasm")
 	fs.StringVar(&o.Image, "ref", "", "same as -image")
 	fs.StringVar(&o.Digest, "digest", "", "manifest `digest` sha256:… (from push)")
@@ -257,7 +306,7 @@ func render(_ context.Context, args []string, stdout io.Writer) error {
 		}
 		o.Digest = d.String()
 	}
-	pol, err := os.ReadFile(*policyFile)
+	pol, err := policyfile.Read(*policyFile)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -93,8 +95,8 @@ spec:
 	}{
 		{name: "validate an invalid pluginConfig", args: []string{"validate", "-f", badPolicy},
 			want: badPolicy + ": WasmPlugin wasmgate: spec.pluginConfig: routes[0].route[0].weight: must be an integer from 0 to 2147483647, got -1"},
-		{name: "no command", args: nil, want: "usage: wasmgate image|render|validate [flags] (-h for each)"},
-		{name: "unknown command", args: []string{"pull"}, want: `unknown command "pull"; usage: wasmgate image|render|validate [flags] (-h for each)`},
+		{name: "no command", args: nil, want: "usage: wasmgate lint|schema|simulate|diff|envoy-config|image|render|validate [flags] (-h for each)"},
+		{name: "unknown command", args: []string{"pull"}, want: `unknown command "pull"; usage: wasmgate lint|schema|simulate|diff|envoy-config|image|render|validate [flags] (-h for each)`},
 		{name: "image without command", args: []string{"image"}, want: "usage: wasmgate image push|digest|check [flags] (-h for each)"},
 		{name: "push without ref", args: []string{"image", "push", "-wasm", notWasm}, want: "push: -ref is required"},
 		{name: "bad variant", args: []string{"image", "digest", "-wasm", notWasm, "-variant", "docker"}, want: `variant "docker": want "compat" or "oci"`},
@@ -114,5 +116,35 @@ spec:
 				t.Errorf("error = %v\nwant %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestRun_Schema keeps docs/policy.schema.json, which editors reference, the
+// output of `wasmgate schema`. Regenerate it with
+// `go run ./cmd/wasmgate schema > docs/policy.schema.json`.
+// TestRun_Help: -h works on the CLI, on image, and on every subcommand.
+func TestRun_Help(t *testing.T) {
+	if got := runOK(t, "-h"); got != usage+"\n" {
+		t.Errorf("wasmgate -h printed %q", got)
+	}
+	for _, args := range [][]string{
+		{"lint", "-h"}, {"schema", "-h"}, {"simulate", "-h"}, {"diff", "-h"}, {"envoy-config", "-h"},
+		{"image", "-h"}, {"image", "push", "-h"}, {"image", "digest", "-h"}, {"image", "check", "-h"},
+		{"render", "-h"}, {"validate", "-h"},
+	} {
+		err := run(context.Background(), args, io.Discard)
+		if args[len(args)-2] != "image" && !errors.Is(err, flag.ErrHelp) || args[len(args)-2] == "image" && err != nil {
+			t.Errorf("wasmgate %s: %v", strings.Join(args, " "), err)
+		}
+	}
+}
+
+func TestRun_Schema(t *testing.T) {
+	want, err := os.ReadFile(filepath.Join("..", "..", "docs", "policy.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := runOK(t, "schema"); got != string(want) {
+		t.Fatal("docs/policy.schema.json is not the output of `wasmgate schema`; regenerate it: go run ./cmd/wasmgate schema > docs/policy.schema.json")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -260,6 +261,24 @@ func TestHost_SetSharedData(t *testing.T) {
 				t.Errorf("cas %d -> %d after status %v", before, after, tt.want)
 			}
 		})
+	}
+}
+
+func TestHost_SharedDataSince(t *testing.T) {
+	h, err := NewHost(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	h.SetSharedData("a", []byte("1"), 0)
+	keys, next := h.SharedDataSince(0)
+	if !slices.Equal(keys, []string{"a"}) {
+		t.Fatalf("keys = %q, want [a]", keys)
+	}
+	h.SetSharedData("c", []byte("1"), 0)
+	h.SetSharedData("b", []byte("1"), 0)
+	if keys, _ := h.SharedDataSince(next); !slices.Equal(keys, []string{"b", "c"}) {
+		t.Fatalf("keys since %d = %q, want [b c]", next, keys)
 	}
 }
 

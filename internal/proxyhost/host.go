@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -220,6 +221,21 @@ func (h *Host) SharedData(key string) (value []byte, cas uint32, ok bool) {
 	return append([]byte(nil), e.value...), e.cas, ok
 }
 
+// SharedDataSince returns the keys of the shared-data entries written with
+// a cas of at least since, sorted, and the cas the next write will get: pass
+// it as since next time to see what a stream wrote.
+func (h *Host) SharedDataSince(since uint32) (keys []string, next uint32) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k, e := range h.shared {
+		if e.cas >= since {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys, h.nextCas
+}
+
 // SetSharedData writes a shared-data entry as proxy_set_shared_data does:
 // cas 0 writes unconditionally; any other cas must match the entry's current
 // one or the result is StatusCasMismatch. A missing key is always written.
@@ -248,6 +264,17 @@ func (h *Host) Metric(name string) (Metric, bool) {
 	}
 	m := h.metrics[id-1]
 	return Metric{Name: m.name, Type: m.typ, Value: m.value.Load(), Samples: m.samples.Load()}, true
+}
+
+// Metrics returns every metric defined so far, in the order of definition.
+func (h *Host) Metrics() []Metric {
+	h.metricsMu.RLock()
+	defer h.metricsMu.RUnlock()
+	out := make([]Metric, len(h.metrics))
+	for i, m := range h.metrics {
+		out[i] = Metric{Name: m.name, Type: m.typ, Value: m.value.Load(), Samples: m.samples.Load()}
+	}
+	return out
 }
 
 // defineMetric returns the id of name, defining it on first use. Two VMs

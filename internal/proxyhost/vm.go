@@ -364,6 +364,14 @@ func (s *HTTPStream) SetProperty(path, value string) {
 	s.props[path] = value
 }
 
+// Property returns a property of this stream: one set with SetProperty or
+// by the plugin during the stream (proxy_set_property), such as the filter
+// state a plugin records for access logs.
+func (s *HTTPStream) Property(path string) (string, bool) {
+	v, ok := s.props[path]
+	return v, ok
+}
+
 // RequestHeaders delivers the request headers (names are lower-cased) to
 // proxy_on_request_headers and returns the plugin's action. The plugin's
 // changes are visible in Request afterwards.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,6 +111,20 @@ func TestHTTPStream_LocalResponse(t *testing.T) {
 	})
 }
 
+func TestHTTPStream_Property(t *testing.T) {
+	forEachBuild(t, func(t *testing.T, wasm []byte) {
+		_, vm := newTestVM(t, wasm, Options{}, "")
+		s := mustStream(t, vm)
+		if _, ok := s.Property("source.address"); ok {
+			t.Fatal("a property nobody set is there")
+		}
+		s.SetProperty("source.address", "10.0.0.1:5")
+		if v, ok := s.Property("source.address"); !ok || v != "10.0.0.1:5" {
+			t.Fatalf("Property = %q, %v", v, ok)
+		}
+	})
+}
+
 func TestHTTPStream_ForeignCalls(t *testing.T) {
 	forEachBuild(t, func(t *testing.T, wasm []byte) {
 		_, vm := newTestVM(t, wasm, Options{}, "")
@@ -170,6 +185,9 @@ func TestHost_Metric(t *testing.T) {
 		want := Metric{Name: "testplugin.requests", Type: MetricCounter, Value: 3}
 		if got, ok := h.Metric("testplugin.requests"); !ok || got != want {
 			t.Errorf("metric = %+v, %v; want %+v", got, ok, want)
+		}
+		if all := h.Metrics(); !slices.Contains(all, want) {
+			t.Errorf("Metrics() = %+v, want it to hold %+v", all, want)
 		}
 	})
 }

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/envoyconfig"
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/lint"
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/policyfile"
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/simulate"
+)
+
+// defaultWasm is the module simulate and diff run unless -wasm names one:
+// the TinyGo build, the one shipped in images.
+const defaultWasm = "out/wasmgate-tinygo.wasm"
+
+// Exit statuses of lint and diff, for CI gates.
+const (
+	exitFailed  = 1 // lint: the policy is invalid; any command: it could not run
+	exitChanged = 2 // diff: verdicts differ; lint -strict: warnings
+)
+
+func newFlagSet(name, usage, about string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: wasmgate %s\n\n%s\n", usage, about)
+		if hasFlags(fs) {
+			fmt.Fprintln(fs.Output(), "\nflags:")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// positional parses flags and returns the one positional argument.
+func positional(fs *flag.FlagSet, args []string, what string) (string, error) {
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return "", fmt.Errorf("%s: want one %s, got %d arguments", fs.Name(), what, fs.NArg())
+	}
+	return fs.Arg(0), nil
+}
+
+func lintCmd(_ context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("lint", "lint [-strict] POLICY",
+		`Checks a policy (JSON or YAML). Prints each error or warning on its own line
+as "path: reason" or "path: warning: reason".
+Exit status: 0 valid, 1 invalid, 2 valid with warnings under -strict.`)
+	strict := fs.Bool("strict", false, "exit 2 when there are warnings")
+	file, err := positional(fs, args, "policy file")
+	if err != nil {
+		return err
+	}
+	pol, err := policyfile.Read(file)
+	if err != nil {
+		return err
+	}
+	findings := lint.Lint(pol)
+	failed, warned := false, false
+	for _, f := range findings {
+		fmt.Fprintln(stdout, f)
+		failed = failed || !f.Warning
+		warned = warned || f.Warning
+	}
+	switch {
+	case failed:
+		return exitCode(exitFailed)
+	case warned && *strict:
+		return exitCode(exitChanged)
+	}
+	if len(findings) == 0 {
+		fmt.Fprintf(stdout, "%s: valid\n", file)
+	}
+	return nil
+}
+
+// simFlags are the flags simulate and diff share.
+type simFlags struct {
+	wasm string
+	seed uint64
+	json bool
+}
+
+func (f *simFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.wasm, "wasm", defaultWasm, "the plugin `module` to run (either build; make build makes both)")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed of the module's random source (weighted splits)")
+	fs.BoolVar(&f.json, "json", false, "print JSON instead of text")
+}
+
+// run replays the requests through the module with one policy.
+func (f *simFlags) run(policyFile string, reqs []simulate.Request) ([]simulate.Result, error) {
+	wasm, err := os.ReadFile(f.wasm)
+	if errors.Is(err, os.ErrNotExist) && f.wasm == defaultWasm {
+		return nil, fmt.Errorf("%s not found: build it with `make build`, or name a module with -wasm", f.wasm)
+	}
+	if err != nil {
+		return nil, err
+	}
+	pol, err := policyfile.Read(policyFile)
+	if err != nil {
+		return nil, err
+	}
+	res, err := simulate.RunAll(wasm, pol, f.seed, reqs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", policyFile, err)
+	}
+	return res, nil
+}
+
+// requestsArg parses the flags, checks that the required ones are set, and
+// reads the requests file the one argument names.
+func requestsArg(fs *flag.FlagSet, args []string, required ...string) ([]simulate.Request, error) {
+	file, err := positional(fs, args, "requests file")
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range required {
+		if fs.Lookup(name).Value.String() == "" {
+			return nil, fmt.Errorf("%s: -%s is required", fs.Name(), name)
+		}
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return simulate.ReadRequests(filepath.Base(file), data)
+}
+
+const requestsHelp = `REQUESTS is a file of JSON lines, one request each:
+  {"method": "GET", "path": "/a?b=1", "authority": "shop.example",
+   "headers": {"x-user-id": "7"}, "client": "10.0.0.1:5555", "at": "1.5s"}
+(only "path" is required; "at" is the time since the first request and drives
+the module's clock, so rate limits replay exactly), or a HAR file as browsers
+and proxies export it.`
+
+func simulateCmd(_ context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("simulate", "simulate -policy POLICY [-wasm MODULE] [-json] REQUESTS",
+		"Replays requests through the real plugin module (on wazero) with a policy and\nprints what it did to each, then a summary per route.\n\n"+requestsHelp)
+	var f simFlags
+	f.register(fs)
+	policyFile := fs.String("policy", "", "the policy `file` (JSON or YAML)")
+	reqs, err := requestsArg(fs, args, "policy")
+	if err != nil {
+		return err
+	}
+	res, err := f.run(*policyFile, reqs)
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return writeJSON(stdout, struct {
+			Requests []simulate.Result       `json:"requests"`
+			Routes   []simulate.RouteSummary `json:"routes"`
+		}{res, simulate.Summarize(res)})
+	}
+	return simulate.WriteText(stdout, res)
+}
+
+func diffCmd(_ context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("diff", "diff -old POLICY -new POLICY [-wasm MODULE] [-json] REQUESTS",
+		"Replays the same requests with two policies through the real plugin module and\ncounts what changes: route, destination, rate limiting, rewrites, header edits.\nExit status: 0 no change, 1 error, 2 some verdict changed (for CI gates).\n\n"+requestsHelp)
+	var f simFlags
+	f.register(fs)
+	oldFile := fs.String("old", "", "the current policy `file` (JSON or YAML)")
+	newFile := fs.String("new", "", "the proposed policy `file` (JSON or YAML)")
+	reqs, err := requestsArg(fs, args, "old", "new")
+	if err != nil {
+		return err
+	}
+	oldRes, err := f.run(*oldFile, reqs)
+	if err != nil {
+		return err
+	}
+	newRes, err := f.run(*newFile, reqs)
+	if err != nil {
+		return err
+	}
+	d := simulate.Compare(oldRes, newRes)
+	if f.json {
+		err = writeJSON(stdout, d)
+	} else {
+		err = d.WriteText(stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if d.Changed > 0 {
+		return exitCode(exitChanged)
+	}
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// upstreamFlags collects -upstream NAME=ADDR flags.
+type upstreamFlags map[string]string
+
+func (u upstreamFlags) String() string { return "" }
+
+func (u upstreamFlags) Set(s string) error {
+	name, addr, ok := strings.Cut(s, "=")
+	if !ok || name == "" || addr == "" {
+		return fmt.Errorf("%q: want CLUSTER=HOST:PORT", s)
+	}
+	u[name] = addr
+	return nil
+}
+
+func envoyConfigCmd(_ context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("envoy-config", "envoy-config -policy POLICY (-clusters | -wasm MODULE -upstream CLUSTER=ADDR... [flags])",
+		`Prints an Envoy configuration serving a policy: envoy.yaml with the policy as
+the plugin configuration, a route per hint header and a cluster per destination
+hint. -clusters lists the clusters it needs instead ("HINT HOST" per line), the
+default backend last. make run POLICY=... uses both.`)
+	policyFile := fs.String("policy", "", "the policy `file` (JSON or YAML)")
+	clustersOnly := fs.Bool("clusters", false, "list the clusters the policy needs and stop")
+	template := fs.String("template", "envoy.yaml", "the Envoy configuration to start from")
+	o := envoyconfig.Options{Upstreams: upstreamFlags{}}
+	fs.StringVar(&o.Wasm, "wasm", "", "the plugin `module` Envoy loads")
+	fs.IntVar(&o.GatewayPort, "gateway-port", 10000, "the listener's `port`")
+	fs.IntVar(&o.AdminPort, "admin-port", 9901, "the admin interface's `port`")
+	fs.Var(upstreamFlags(o.Upstreams), "upstream", "`CLUSTER=HOST:PORT` of a cluster (repeat for each)")
+	if err := parse(fs, args, "policy"); err != nil {
+		return err
+	}
+	pol, err := policyfile.Read(*policyFile)
+	if err != nil {
+		return err
+	}
+	o.Policy = pol
+	if *clustersOnly {
+		clusters, _, err := envoyconfig.Needs(pol)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *policyFile, err)
+		}
+		for _, c := range clusters {
+			fmt.Fprintln(stdout, c.Name, c.Host)
+		}
+		_, err = fmt.Fprintln(stdout, envoyconfig.DefaultCluster, envoyconfig.DefaultCluster)
+		return err
+	}
+	if o.Wasm == "" {
+		return errors.New("envoy-config: -wasm is required")
+	}
+	tmpl, err := os.ReadFile(*template)
+	if err != nil {
+		return err
+	}
+	out, err := envoyconfig.Render(tmpl, o)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *policyFile, err)
+	}
+	_, err = stdout.Write(out)
+	return err
+}
