@@ -62,9 +62,8 @@ type Route struct {
 	// rate limit service after RateLimit admits a request, or nil.
 	GlobalLimit *GlobalLimit
 
-	matches  []matchBlock
-	rewrite  *rewrite
-	counters routeCounters
+	matches []matchBlock
+	units   []unit // the route's features, in plan order
 }
 
 // HeaderOpKind says how a HeaderOp changes a header map.

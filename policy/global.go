@@ -101,7 +101,7 @@ type entrySource struct {
 	encoded []byte
 }
 
-// value returns the entry's value for req; ok is false when the request
+// resolve returns the entry's value for req; ok is false when the request
 // lacks it (a missing header without default).
 func (e *entrySource) resolve(req *Request) (string, bool) {
 	var v string
@@ -306,18 +306,67 @@ func (p *parser) requestHeadersAction(path string, v gjson.Result) entrySource {
 	return e
 }
 
-// reads reports whether the limit reads the request part of kind.
-func (g *GlobalLimit) reads(kind entryKind) bool {
-	if g == nil {
-		return false
+func init() {
+	register(&feature{order: 60, fields: []*Field{optional("globalRateLimit", schemaGlobalLimit)}, compile: compileGlobalLimit})
+}
+
+// compileGlobalLimit compiles the "globalRateLimit" block into
+// Route.GlobalLimit.
+func compileGlobalLimit(p *parser, path string, fields map[string]gjson.Result, r *Route) unit {
+	gv, ok := fields["globalRateLimit"]
+	if !ok {
+		return nil
 	}
-	for _, d := range g.descriptors {
+	if r.GlobalLimit = p.globalLimit(path+".globalRateLimit", gv, r.Name); r.GlobalLimit == nil {
+		return nil
+	}
+	return &globalUnit{g: r.GlobalLimit}
+}
+
+type globalUnit struct {
+	noUnit
+	g                              *GlobalLimit
+	ok, overLimit, failed, timeout Counter
+}
+
+func (u *globalUnit) counters(def func(string) Counter) {
+	u.ok = def(CounterGlobalOK)
+	u.overLimit = def(CounterGlobalOver)
+	u.failed = def(CounterGlobalError)
+	u.timeout = def(CounterGlobalTimeout)
+}
+
+func (u *globalUnit) reads(part requestPart) bool {
+	kind := entryClientAddress
+	switch part {
+	case readsMethod:
+		kind = entryMethod
+	case readsAuthority:
+		kind = entryAuthority
+	}
+	for _, d := range u.g.descriptors {
 		for _, e := range d.entries {
 			if e.kind == kind {
 				return true
 			}
 		}
 	}
+	return false
+}
+
+// step plans the call to the service for req. Asked only when the local
+// bucket admitted the request; the destination counts once the answer
+// admits it too (Complete). Without a descriptor that applies there is
+// nothing to ask.
+func (u *globalUnit) step(plan *Plan, req *Request, _ Env) bool {
+	var n int
+	plan.call.Message, n = u.g.AppendRequest(plan.call.Message[:0], req)
+	if n == 0 {
+		return true
+	}
+	plan.call.Limit = u.g
+	plan.Call = &plan.call
+	plan.asking = u
 	return false
 }
 
@@ -336,19 +385,6 @@ type Call struct {
 // a local one.
 const RateLimitServiceErrorDetails = "wasmgate_rate_limit_service_error"
 
-// ask plans the call to g for req; it reports false when no descriptor
-// applies, so there is nothing to ask.
-func (plan *Plan) ask(g *GlobalLimit, req *Request) bool {
-	var n int
-	plan.call.Message, n = g.AppendRequest(plan.call.Message[:0], req)
-	if n == 0 {
-		return false
-	}
-	plan.call.Limit = g
-	plan.Call = &plan.call
-	return true
-}
-
 // Complete finishes a plan whose Call is over, with the service's answer
 // a: a decoded RateLimitResponse, or an Answer whose Code is AnswerError
 // or AnswerTimeout when the call failed.
@@ -360,17 +396,17 @@ func (plan *Plan) ask(g *GlobalLimit, req *Request) bool {
 // status and body, the RateLimit fields of the answer and its response
 // headers. A failure follows the limit's FailureMode.
 func (plan *Plan) Complete(a *Answer) {
-	g := plan.call.Limit
+	u := plan.asking
 	plan.Call = nil
 	clear(plan.Request)
 	plan.Request, plan.Counters = plan.Request[:0], plan.Counters[:0]
-	if g == nil || plan.Route == nil {
+	if u == nil || plan.Route == nil {
 		return
 	}
-	c := &plan.Route.counters
+	g := u.g
 	switch a.Code {
 	case AnswerOK:
-		plan.Counters = append(plan.Counters, c.globalOK)
+		plan.Counters = append(plan.Counters, u.ok)
 		for _, h := range a.RequestHeaders {
 			plan.Request = append(plan.Request, Edit{Kind: HeaderAdd, Name: h[0], Value: h[1]})
 		}
@@ -378,17 +414,14 @@ func (plan *Plan) Complete(a *Answer) {
 			plan.Response = append(plan.Response, Edit{Kind: HeaderAdd, Name: h[0], Value: h[1]})
 		}
 	case AnswerOverLimit:
-		plan.Counters = append(plan.Counters, c.globalOverLimit)
-		headers := g.AppendFields(plan.reply.Headers[:0], a)
-		headers = append(headers, [2]string{"x-envoy-ratelimited", "true"})
-		plan.reply = Reply{Status: g.Status, Details: RateLimitedDetails, Headers: headers, Body: g.Body}
-		plan.Reply = &plan.reply
+		plan.Counters = append(plan.Counters, u.overLimit)
+		plan.deny(g.Status, RateLimitedDetails, g.AppendFields(plan.reply.Headers[:0], a), g.Body)
 		return
 	default:
 		if a.Code == AnswerTimeout {
-			plan.Counters = append(plan.Counters, c.globalTimeout)
+			plan.Counters = append(plan.Counters, u.timeout)
 		} else {
-			plan.Counters = append(plan.Counters, c.globalError)
+			plan.Counters = append(plan.Counters, u.failed)
 		}
 		if g.FailureMode == FailureDeny {
 			plan.reply = Reply{Status: g.StatusOnError, Details: RateLimitServiceErrorDetails, Headers: plan.reply.Headers[:0]}
@@ -396,7 +429,5 @@ func (plan *Plan) Complete(a *Answer) {
 			return
 		}
 	}
-	if d := plan.Destination; d != nil {
-		plan.Counters = append(plan.Counters, c.picked[d.Index])
-	}
+	plan.admit()
 }

@@ -107,6 +107,73 @@ func clientAddress(req *Request) string {
 	return strings.TrimSuffix(strings.TrimPrefix(stripPort(req.ClientAddress), "["), "]")
 }
 
+func init() {
+	register(&feature{order: 30, fields: []*Field{optional("headers", schemaHeaders)}, compile: compileHeaders})
+}
+
+// compileHeaders compiles the "headers" block into Route.RequestHeaders and
+// Route.ResponseHeaders.
+func compileHeaders(p *parser, path string, fields map[string]gjson.Result, r *Route) unit {
+	hv, ok := fields["headers"]
+	if !ok {
+		return nil
+	}
+	r.RequestHeaders, r.ResponseHeaders = p.headers(path+".headers", hv, r.Name)
+	return &headersUnit{request: r.RequestHeaders, response: r.ResponseHeaders}
+}
+
+type headersUnit struct {
+	noUnit
+	request, response []HeaderOp
+}
+
+func (u *headersUnit) reads(part requestPart) bool {
+	for _, ops := range [2][]HeaderOp{u.request, u.response} {
+		for _, op := range ops {
+			for _, tp := range op.Value.parts {
+				switch {
+				case part == readsClientAddress && tp.kind == partClientAddress,
+					part == readsMethod && tp.kind == partHeader && tp.text == ":method",
+					part == readsAuthority && tp.kind == partHeader && tp.text == ":authority":
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// step renders both lists while the request passes: the proxy drops the
+// request headers before the response comes.
+func (u *headersUnit) step(plan *Plan, req *Request, _ Env) bool {
+	plan.Request = plan.render(plan.Request, u.request, req, true)
+	plan.Response = plan.render(plan.Response, u.response, req, false)
+	return true
+}
+
+// render appends ops with their values rendered for req to dst, leaving
+// out sets and adds whose value must not be written, and, when ops edit
+// req's own headers, removals of headers req does not have.
+func (plan *Plan) render(dst []Edit, ops []HeaderOp, req *Request, ofReq bool) []Edit {
+	for i := range ops {
+		op := &ops[i]
+		e := Edit{Kind: op.Kind, Name: op.Name}
+		if op.Kind == HeaderRemove && ofReq {
+			if _, ok := header(req, op.Name); !ok {
+				continue
+			}
+		}
+		if op.Kind != HeaderRemove {
+			var ok bool
+			if e.Value, ok = op.Value.Render(req, &plan.Decision); !ok {
+				continue
+			}
+		}
+		dst = append(dst, e)
+	}
+	return dst
+}
+
 // headers parses a route's "headers" block.
 func (p *parser) headers(path string, v gjson.Result, routeName string) (request, response []HeaderOp) {
 	fields, ok := p.object(path, v, schemaHeaders)

@@ -204,6 +204,46 @@ func stripPort(hostport string) string {
 	return hostport
 }
 
+func init() {
+	register(&feature{order: 10, fields: []*Field{
+		optional("match", &Schema{Kind: KindList, Items: schemaMatchBlock, MinItems: 1,
+			Doc: "Any block matching selects the route; omit to match every request."}),
+	}, compile: compileMatch})
+}
+
+// compileMatch compiles the "match" list. Every route has the unit: it
+// counts the requests the route matched.
+func compileMatch(p *parser, path string, fields map[string]gjson.Result, r *Route) unit {
+	if mv, ok := fields["match"]; ok {
+		r.matches = p.matchBlocks(path+".match", mv)
+	}
+	return &matchUnit{blocks: r.matches}
+}
+
+// matchUnit counts matched requests; Choose selects the route by its
+// blocks (Route.match) before any unit runs.
+type matchUnit struct {
+	noUnit
+	blocks  []matchBlock
+	matched Counter
+}
+
+func (u *matchUnit) counters(def func(string) Counter) { u.matched = def(CounterMatched) }
+
+func (u *matchUnit) reads(part requestPart) bool {
+	for _, b := range u.blocks {
+		if part == readsMethod && b.method != nil || part == readsAuthority && b.authority != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (u *matchUnit) step(plan *Plan, _ *Request, _ Env) bool {
+	plan.Counters = append(plan.Counters, u.matched)
+	return true
+}
+
 func (p *parser) matchBlocks(path string, v gjson.Result) []matchBlock {
 	items, ok := p.list(path, v)
 	if !ok {

@@ -101,53 +101,12 @@ func (p *parser) policy(doc gjson.Result) *Policy {
 		}
 		firstByName[r.Name] = i
 		pol.routes = append(pol.routes, r)
-		pol.usesClientAddress = pol.usesClientAddress || r.usesClientAddress()
-		pol.usesMethod = pol.usesMethod || r.reads(":method")
-		pol.usesAuthority = pol.usesAuthority || r.reads(":authority")
+		pol.usesClientAddress = pol.usesClientAddress || r.routeReads(readsClientAddress)
+		pol.usesMethod = pol.usesMethod || r.routeReads(readsMethod)
+		pol.usesAuthority = pol.usesAuthority || r.routeReads(readsAuthority)
 	}
 	pol.compilePlans()
 	return pol
-}
-
-func (p *parser) route(path string, i int, v gjson.Result) *Route {
-	fields, ok := p.object(path, v, schemaRoute)
-	if !ok {
-		return nil
-	}
-	r := &Route{Name: "route-" + strconv.Itoa(i), Index: i}
-	if nv, ok := fields["name"]; ok {
-		if name, ok := p.str(path+".name", nv); ok {
-			if validName(name) {
-				r.Name = name
-			} else {
-				p.fail(path+".name", "%q is not a valid name: use 1 to 64 of A-Z a-z 0-9 _ . -", name)
-			}
-		}
-	}
-	if mv, ok := fields["match"]; ok {
-		r.matches = p.matchBlocks(path+".match", mv)
-	}
-	if rv, ok := fields["rewrite"]; ok {
-		r.rewrite = p.rewrite(path+".rewrite", rv)
-	}
-	if hv, ok := fields["headers"]; ok {
-		r.RequestHeaders, r.ResponseHeaders = p.headers(path+".headers", hv, r.Name)
-	}
-	routeList, hasRoute := fields["route"]
-	splitJSON, hasSplit := fields["split"]
-	switch {
-	case hasRoute:
-		r.Split = p.split(path, routeList, splitJSON, hasSplit)
-	case hasSplit:
-		p.fail(path+".split", `requires "route"`)
-	}
-	if lv, ok := fields["rateLimit"]; ok {
-		r.RateLimit = p.rateLimit(path+".rateLimit", lv, r.Name)
-	}
-	if gv, ok := fields["globalRateLimit"]; ok {
-		r.GlobalLimit = p.globalLimit(path+".globalRateLimit", gv, r.Name)
-	}
-	return r
 }
 
 // validName reports whether name can appear in metric names and shared-data

@@ -64,22 +64,55 @@ func (rl *RateLimit) AppendFields(dst [][2]string, res TakeResult) [][2]string {
 	if res.Allowed && !rl.FieldsOnAllowed {
 		return dst
 	}
-	if !res.Allowed {
-		dst = append(dst, [2]string{"retry-after", strconv.FormatUint(max(ceilSeconds(res.RetryAfter), 1), 10)})
+	return appendLimitFields(dst, rl.Fields, !res.Allowed, limitFields{
+		name: rl.Name, remaining: res.Remaining, next: ceilSeconds(res.RetryAfter), reset: ceilSeconds(res.Reset),
+		limit: rl.limitField, policy: rl.policyField,
+	})
+}
+
+// limitFields are the values a limit reports to the client, seconds
+// rounded up.
+type limitFields struct {
+	name      string
+	remaining uint64
+	next      uint64 // until the next request may pass
+	reset     uint64 // until the limit is whole again
+	limit     string // the limit, in decimal
+	// policy is the RateLimit-Policy value when precomputed; "" builds it
+	// from name, limit and window.
+	policy string
+	window uint64
+}
+
+// appendLimitFields appends the fields mode calls for: retry-after on a
+// denial, then the IETF RateLimit and RateLimit-Policy fields and/or the
+// legacy X-RateLimit-* ones. Local and global limits share it.
+func appendLimitFields(dst [][2]string, mode FieldsMode, denied bool, f limitFields) [][2]string {
+	if denied {
+		dst = append(dst, [2]string{"retry-after", strconv.FormatUint(max(f.next, 1), 10)})
 	}
-	if rl.Fields == FieldsIETF || rl.Fields == FieldsBoth {
+	if mode == FieldsIETF || mode == FieldsBoth {
+		policy := f.policy
+		if policy == "" {
+			policy = policyField(f.name, f.limit, f.window)
+		}
 		dst = append(dst,
-			[2]string{"ratelimit", strconv.Quote(rl.Name) + ";r=" + strconv.FormatUint(res.Remaining, 10) +
-				";t=" + strconv.FormatUint(ceilSeconds(res.RetryAfter), 10)},
-			[2]string{"ratelimit-policy", rl.policyField})
+			[2]string{"ratelimit", strconv.Quote(f.name) + ";r=" + strconv.FormatUint(f.remaining, 10) +
+				";t=" + strconv.FormatUint(f.next, 10)},
+			[2]string{"ratelimit-policy", policy})
 	}
-	if rl.Fields == FieldsLegacy || rl.Fields == FieldsBoth {
+	if mode == FieldsLegacy || mode == FieldsBoth {
 		dst = append(dst,
-			[2]string{"x-ratelimit-limit", rl.limitField},
-			[2]string{"x-ratelimit-remaining", strconv.FormatUint(res.Remaining, 10)},
-			[2]string{"x-ratelimit-reset", strconv.FormatUint(ceilSeconds(res.Reset), 10)})
+			[2]string{"x-ratelimit-limit", f.limit},
+			[2]string{"x-ratelimit-remaining", strconv.FormatUint(f.remaining, 10)},
+			[2]string{"x-ratelimit-reset", strconv.FormatUint(f.reset, 10)})
 	}
 	return dst
+}
+
+// policyField is a RateLimit-Policy value: `"<name>";q=<limit>;w=<window>`.
+func policyField(name, limit string, window uint64) string {
+	return strconv.Quote(name) + ";q=" + limit + ";w=" + strconv.FormatUint(window, 10)
 }
 
 func ceilSeconds(d time.Duration) uint64 {
@@ -87,6 +120,103 @@ func ceilSeconds(d time.Duration) uint64 {
 		return 0
 	}
 	return ceilDiv(uint64(d), uint64(time.Second))
+}
+
+func init() {
+	register(&feature{order: 50, fields: []*Field{optional("rateLimit", schemaRateLimit)}, compile: compileRateLimit})
+}
+
+// compileRateLimit compiles the "rateLimit" block into Route.RateLimit.
+func compileRateLimit(p *parser, path string, fields map[string]gjson.Result, r *Route) unit {
+	lv, ok := fields["rateLimit"]
+	if !ok {
+		return nil
+	}
+	if r.RateLimit = p.rateLimit(path+".rateLimit", lv, r.Name); r.RateLimit == nil {
+		return nil
+	}
+	r.RateLimit.Route = r.Index
+	return &limitUnit{rl: r.RateLimit}
+}
+
+type limitUnit struct {
+	noUnit
+	rl                                               *RateLimit
+	rateLimited, shadowLimited, contended, keyShared Counter
+}
+
+func (u *limitUnit) counters(def func(string) Counter) {
+	u.rateLimited = def(CounterRateLimited)
+	u.shadowLimited = def(CounterShadowLimited)
+	u.contended = def(CounterContended)
+	if u.rl.Keyed() {
+		u.keyShared = def(CounterKeyShared)
+	}
+}
+
+func (u *limitUnit) reads(part requestPart) bool {
+	return part == readsClientAddress && u.rl.key.kind == limitClientAddress
+}
+
+func (u *limitUnit) choose(req *Request, _ string, _ int, _ uint64, d *Decision) {
+	d.LimitKey = u.rl.keyOf(req)
+}
+
+// step takes a token from the limit's bucket and plans the outcome.
+func (u *limitUnit) step(plan *Plan, _ *Request, env Env) bool {
+	rl := u.rl
+	res, err := rl.Take(env.Buckets(rl), plan.LimitKey, env.Now(), CASRetries, &plan.scratch)
+	if err != nil {
+		plan.Limit.Err = err
+		plan.Counters = append(plan.Counters, u.contended)
+		if rl.OnContention == ContentionAllow {
+			return true
+		}
+		res = TakeResult{RetryAfter: rl.Bucket.FillInterval}
+	} else {
+		plan.Limit.Checked = true
+	}
+	plan.Limit.Result = res
+	if res.Shared {
+		plan.Counters = append(plan.Counters, u.keyShared)
+	}
+	if res.Allowed {
+		if rl.FieldsOnAllowed {
+			for _, f := range rl.AppendFields(plan.reply.Headers[:0], res) {
+				plan.Response = append(plan.Response, Edit{Kind: HeaderSet, Name: f[0], Value: f[1]})
+			}
+		}
+		return true
+	}
+	if rl.Shadow {
+		plan.Counters = append(plan.Counters, u.shadowLimited)
+		plan.Limit.Checked = false // a shadow limit never shows in responses
+		return true
+	}
+	plan.Counters = append(plan.Counters, u.rateLimited)
+	plan.deny(rl.Status, RateLimitedDetails, rl.AppendFields(plan.reply.Headers[:0], res), rl.Body)
+	return false
+}
+
+// deny sets the plan's reply to a limit's denial: headers (built in
+// plan.reply.Headers) marked as Envoy's rate limit filters mark theirs.
+func (plan *Plan) deny(status uint32, details string, headers [][2]string, body string) {
+	headers = append(headers, [2]string{"x-envoy-ratelimited", "true"})
+	plan.reply = Reply{Status: status, Details: details, Headers: headers, Body: body}
+	plan.Reply = &plan.reply
+}
+
+func (u *limitUnit) describe(line string, plan *Plan) string {
+	switch v := plan.Limit; {
+	case plan.Reply != nil:
+		return line + " limit=denied retry_after_ns=" + strconv.FormatInt(int64(v.Result.RetryAfter), 10)
+	case v.Err != nil:
+		return line + " limit=error(" + v.Err.Error() + ")"
+	case !v.Checked:
+		return line + " limit=shadow-denied"
+	default:
+		return line + " limit=allowed remaining=" + strconv.FormatUint(v.Result.Remaining, 10)
+	}
 }
 
 func (p *parser) rateLimit(path string, v gjson.Result, routeName string) *RateLimit {
@@ -127,8 +257,8 @@ func (p *parser) rateLimit(path string, v gjson.Result, routeName string) *RateL
 	}
 	b := rl.Bucket
 	refill := time.Duration(ceilDiv(b.capacity(), b.TokensPerFill)) // empty to full
-	rl.policyField = strconv.Quote(rl.Name) + ";q=" + strconv.FormatUint(b.MaxTokens, 10) + ";w=" + strconv.FormatUint(ceilSeconds(refill), 10)
 	rl.limitField = strconv.FormatUint(b.MaxTokens, 10)
+	rl.policyField = policyField(rl.Name, rl.limitField, ceilSeconds(refill))
 	return rl
 }
 

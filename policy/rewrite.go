@@ -77,6 +77,60 @@ func join(path, rest, query string) string {
 	return path
 }
 
+func init() {
+	register(&feature{order: 20, fields: []*Field{optional("rewrite", schemaRewrite)}, compile: compileRewrite})
+}
+
+// compileRewrite compiles the "rewrite" block. Every route has the unit:
+// it counts rewritten requests (none without a rewrite).
+func compileRewrite(p *parser, path string, fields map[string]gjson.Result, _ *Route) unit {
+	u := &rewriteUnit{}
+	if rv, ok := fields["rewrite"]; ok {
+		u.rw = p.rewrite(path+".rewrite", rv)
+	}
+	return u
+}
+
+type rewriteUnit struct {
+	noUnit
+	rw        *rewrite // nil when the route has none
+	rewritten Counter
+}
+
+func (u *rewriteUnit) counters(def func(string) Counter) { u.rewritten = def(CounterRewritten) }
+
+func (u *rewriteUnit) choose(req *Request, path string, prefix int, _ uint64, d *Decision) {
+	if u.rw != nil {
+		d.Path, d.Authority = u.rw.apply(req.Path, path, prefix)
+	}
+}
+
+func (u *rewriteUnit) step(plan *Plan, req *Request, _ Env) bool {
+	if plan.Path != "" {
+		// As Envoy's own rewrites do, so access logs keep what the client sent.
+		plan.Request = append(plan.Request,
+			Edit{Kind: HeaderSet, Name: ":path", Value: plan.Path},
+			Edit{Kind: HeaderSet, Name: "x-envoy-original-path", Value: req.Path})
+		plan.Counters = append(plan.Counters, u.rewritten)
+		plan.RouteChanged = true
+	}
+	if plan.Authority != "" {
+		plan.Request = append(plan.Request, Edit{Kind: HeaderSet, Name: ":authority", Value: plan.Authority})
+		plan.RouteChanged = true
+	}
+	return true
+}
+
+func (u *rewriteUnit) describe(line string, plan *Plan) string {
+	if plan.Path != "" {
+		line += " path=" + strconv.Quote(plan.Path)
+	}
+	if plan.Authority != "" {
+		line += " authority=" + strconv.Quote(plan.Authority)
+	}
+	return line
+}
+
 func (p *parser) rewrite(path string, v gjson.Result) *rewrite {
 	fields, ok := p.object(path, v, schemaRewrite)
 	if !ok {

@@ -318,19 +318,10 @@ var (
 		}}
 
 	schemaRoute = &Schema{Kind: KindObject, Def: "route", Doc: "One route; the first whose match holds wins.",
-		Requires: [][2]string{{"split", "route"}},
 		Fields: []*Field{
 			optional("name", &Schema{Kind: KindString, Pattern: "^[A-Za-z0-9_.-]{1,64}$",
 				Doc: "Unique name, used in metrics; default: route-<index>."}),
-			optional("match", &Schema{Kind: KindList, Items: schemaMatchBlock, MinItems: 1,
-				Doc: "Any block matching selects the route; omit to match every request."}),
-			optional("rewrite", schemaRewrite),
-			optional("headers", schemaHeaders),
-			optional("route", &Schema{Kind: KindList, Items: schemaDestination, MinItems: 1, RequiredWhenMany: []string{"weight"},
-				Doc: "Weighted destinations."}),
-			optional("split", schemaSplit),
-			optional("rateLimit", schemaRateLimit),
-			optional("globalRateLimit", schemaGlobalLimit),
+			// Then each feature's fields: see register.
 		}}
 
 	schemaPolicy = &Schema{Kind: KindObject, Doc: "A wasmgate gateway policy.",

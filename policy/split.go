@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math/bits"
+	"strconv"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -103,6 +104,91 @@ func keyHash(s string) uint64 {
 	h *= 0x94d049bb133111eb
 	h ^= h >> 31
 	return h
+}
+
+func init() {
+	register(&feature{order: 40,
+		fields: []*Field{
+			optional("route", &Schema{Kind: KindList, Items: schemaDestination, MinItems: 1, RequiredWhenMany: []string{"weight"},
+				Doc: "Weighted destinations."}),
+			optional("split", schemaSplit),
+		},
+		requires: [][2]string{{"split", "route"}},
+		compile:  compileSplit})
+}
+
+// compileSplit compiles the "route" list and the "split" block into
+// Route.Split.
+func compileSplit(p *parser, path string, fields map[string]gjson.Result, r *Route) unit {
+	routeList, hasRoute := fields["route"]
+	splitJSON, hasSplit := fields["split"]
+	switch {
+	case hasRoute:
+		r.Split = p.split(path, routeList, splitJSON, hasSplit)
+	case hasSplit:
+		p.fail(path+".split", `requires "route"`)
+	}
+	if r.Split == nil {
+		return nil
+	}
+	return &splitUnit{s: r.Split}
+}
+
+type splitUnit struct {
+	noUnit
+	s      *Split
+	picked []Counter // by Destination.Index
+}
+
+func (u *splitUnit) counters(def func(string) Counter) {
+	u.picked = make([]Counter, len(u.s.Destinations))
+	for i, d := range u.s.Destinations {
+		u.picked[i] = def(destinationCounter(d.Hint))
+	}
+}
+
+func (u *splitUnit) reads(part requestPart) bool {
+	return part == readsClientAddress && u.s.sticky.kind == stickyClientAddress
+}
+
+func (u *splitUnit) choose(req *Request, _ string, _ int, random uint64, d *Decision) {
+	d.Destination, d.Overridden = u.s.pick(req, random)
+}
+
+func (u *splitUnit) step(plan *Plan, _ *Request, _ Env) bool {
+	plan.Request = append(plan.Request, Edit{Kind: HeaderSet, Name: u.s.HintHeader, Value: plan.Destination.Hint})
+	plan.RouteChanged = true
+	return true
+}
+
+// admitted counts the destination once every limit admitted the request.
+func (u *splitUnit) admitted(plan *Plan) {
+	plan.Counters = append(plan.Counters, u.picked[plan.Destination.Index])
+}
+
+func (u *splitUnit) describe(line string, plan *Plan) string {
+	line += " destination=" + strconv.Quote(plan.Destination.Hint)
+	if plan.Overridden {
+		line += " (override)"
+	}
+	return line
+}
+
+// destinationCounter is the suffix of the counter of the destination whose
+// hint is hint.
+func destinationCounter(hint string) string {
+	return "destination." + metricSegment(hint) + "." + CounterPicked
+}
+
+// metricSegment makes s one segment of a dotted metric name.
+func metricSegment(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			return r
+		}
+		return '_'
+	}, s)
 }
 
 // split parses a route's "route" list and optional "split" block.
