@@ -1,6 +1,5 @@
 package policy
 
-
 // CASRetries bounds the compare-and-swap attempts on a contended bucket.
 // Each retry means another worker took a token in between, so a handful
 // suffices; after the last one the limit's onContention decides.
@@ -127,6 +126,7 @@ const (
 	CounterGlobalTimeout = "global_timeout"
 )
 
-// RouteProperty is the filter-state property the matched route's name is
-// written to (wasm.wasmgate_route in Envoy's %FILTER_STATE()%).
+// RouteProperty is the property the matched route's name is written to;
+// Envoy keeps it in the stream's filter state as "wasm." + RouteProperty
+// (%FILTER_STATE(wasm.wasmgate_route:PLAIN)%).
 const RouteProperty = "wasmgate_route"
