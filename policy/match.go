@@ -318,6 +318,8 @@ func (p *parser) stringMatch(path string, v gjson.Result, target matchTarget, fo
 	switch target {
 	case targetURI:
 		decl = schemaURIMatch
+	case targetAuthority:
+		decl = schemaAuthorityMatch
 	case targetNamed:
 		decl = schemaNamedMatch
 	}

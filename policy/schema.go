@@ -105,7 +105,29 @@ var (
 const (
 	tokenPattern       = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" // RFC 9110 token: header and cookie names
 	headerValuePattern = `^[^\r\n\x00]+$`
+
+	// A Go duration with at least one non-zero number: positive.
+	durationUnit            = `(ns|us|µs|μs|ms|s|m|h)`
+	durationPart            = `(([0-9]+(\.[0-9]*)?|\.[0-9]+)` + durationUnit + `)`
+	positiveDurationPattern = `^\+?` + durationPart + `*(([0-9]*[1-9][0-9]*(\.[0-9]*)?|[0-9]*\.[0-9]*[1-9][0-9]*)` +
+		durationUnit + `)` + durationPart + `*$`
 )
+
+// templatePattern is a header value with known variables only: %%,
+// %ROUTE_NAME%, %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%, %DESTINATION% and
+// %REQ(name)% of a header name or :authority, :method, :path (any case).
+var templatePattern = `^([^%\r\n\x00]|%%|%ROUTE_NAME%|%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%|%DESTINATION%|%REQ\((` +
+	":" + anyCase("authority") + "|:" + anyCase("method") + "|:" + anyCase("path") +
+	"|[!#$&'*+.^_`|~0-9A-Za-z-]+)\\)%)+$"
+
+// anyCase returns a pattern matching the lower-case ASCII word s in any case.
+func anyCase(s string) string {
+	var out string
+	for i := 0; i < len(s); i++ {
+		out += "[" + string(s[i]-'a'+'A') + s[i:i+1] + "]"
+	}
+	return out
+}
 
 func strDecl(doc string) *Schema { return &Schema{Kind: KindString, Doc: doc} }
 
@@ -128,7 +150,7 @@ var (
 		Doc: "A header name (an RFC 9110 token; not a pseudo-header). Compared case-insensitively."}
 	schemaHeaderValue = &Schema{Kind: KindString, Def: "headerValue", Pattern: headerValuePattern,
 		Doc: "A header value written verbatim: not empty, no CR, LF or NUL."}
-	schemaTemplate = &Schema{Kind: KindString, Def: "headerTemplate", Pattern: headerValuePattern,
+	schemaTemplate = &Schema{Kind: KindString, Def: "headerTemplate", Pattern: templatePattern,
 		Doc: "A header value: text and %REQ(name)%, %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%, %ROUTE_NAME%, %DESTINATION%; %% is a literal percent."}
 )
 
@@ -146,6 +168,16 @@ var (
 		optional("pathPrefix", &Schema{Kind: KindString, Pattern: "^/",
 			Doc: "The path is this or starts with this followed by \"/\": whole segments only."}))
 	schemaPlainMatch = matchOps("stringMatch", "How the value is matched: exactly one operator.")
+	// The authority is matched without its port (an IPv6 literal keeps its
+	// brackets), and "*" is only a leading "*." of an exact authority.
+	schemaAuthorityMatch = &Schema{Kind: KindObject, Def: "authorityMatch", OneOf: true,
+		Doc: "How the authority (without port) is matched: exactly one operator.",
+		Fields: []*Field{
+			optional("exact", &Schema{Kind: KindString, Pattern: `^(\[[^*]*|\*\.[^:]*|[^*:]*)$`,
+				Doc: "The whole value equals this; a leading \"*.\" matches any subdomain."}),
+			optional("prefix", &Schema{Kind: KindString, Pattern: `^(\[[^*]*|[^*:]*)$`, Doc: "The value starts with this."}),
+			optional("regex", strDecl("An RE2 regular expression the whole value must match.")),
+		}}
 	schemaNamedMatch = matchOps("namedMatch", "How a header or query parameter is matched: exactly one operator.",
 		optional("present", flagDecl("The header or parameter is present, whatever its value.")))
 	schemaNamedMatches = &Schema{Kind: KindMap, Keys: schemaHeaderName, Values: schemaNamedMatch}
@@ -155,7 +187,7 @@ var (
 		Fields: []*Field{
 			optional("uri", schemaURIMatch),
 			optional("method", schemaPlainMatch),
-			optional("authority", schemaPlainMatch),
+			optional("authority", schemaAuthorityMatch),
 			optional("headers", schemaNamedMatches),
 			optional("queryParams", &Schema{Kind: KindMap, Keys: &Schema{Kind: KindString, Pattern: "^[\\s\\S]+$"},
 				Values: schemaNamedMatch, Doc: "Query parameters (raw, not percent-decoded) by name."}),
@@ -245,7 +277,7 @@ var (
 			required("maxTokens", intDecl("Bucket capacity.", 1, math.MaxInt64)),
 			optional("tokensPerFill", withDefault(intDecl("Tokens added each fillInterval; at most maxTokens.", 1, math.MaxInt64), 1)),
 			required("fillInterval", &Schema{Kind: KindString,
-				Pattern: `^\+?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`,
+				Pattern: positiveDurationPattern,
 				Doc:     "A positive Go duration, e.g. \"1s\", \"1m30s\"."}),
 		}}
 
@@ -307,7 +339,7 @@ var (
 			required("cluster", &Schema{Kind: KindString, Pattern: headerValuePattern, Doc: "The Envoy cluster of the rate limit service."}),
 			required("rateLimits", &Schema{Kind: KindList, Items: schemaDescriptor, MinItems: 1, Doc: "The descriptors to send."}),
 			optional("timeout", withDefault(&Schema{Kind: KindString,
-				Pattern: `^\+?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`,
+				Pattern: positiveDurationPattern,
 				Doc:     "How long to wait for the service: a Go duration from 1ms to 1m."}, DefaultGlobalTimeout.String())),
 			optional("failureMode", withDefault(&Schema{Kind: KindString, Enum: failureModes,
 				Doc: "Admit (allow) or deny a request when the service does not answer."}, failureModes[0])),
