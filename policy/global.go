@@ -128,46 +128,39 @@ func (e *entrySource) resolve(req *Request) (string, bool) {
 }
 
 func (p *parser) globalLimit(path string, v gjson.Result, routeName string) *GlobalLimit {
-	fields, ok := p.object(path, v, schemaGlobalLimit)
+	o, ok := p.object(path, v, schemaGlobalLimit)
 	if !ok {
 		return nil
 	}
 	before := len(p.errs)
 	g := &GlobalLimit{Name: routeName, Timeout: DefaultGlobalTimeout, Status: DefaultLimitStatus, StatusOnError: DefaultGlobalStatusOnError}
-	for _, name := range []string{"domain", "cluster", "rateLimits"} {
-		if _, ok := fields[name]; !ok {
-			p.fail(path, "missing field %q", name)
+	o.requireAll()
+	if dv, ok := o.value("domain"); ok {
+		g.Domain, _ = p.headerValue(o.at("domain"), dv)
+	}
+	if cv, ok := o.value("cluster"); ok {
+		g.Cluster, _ = p.headerValue(o.at("cluster"), cv)
+	}
+	if items, ok := o.list("rateLimits"); ok {
+		g.descriptors = p.descriptorSources(o.at("rateLimits"), items, routeName)
+	}
+	if s, ok := o.str("timeout"); ok {
+		d, err := time.ParseDuration(s)
+		switch {
+		case err != nil:
+			p.fail(o.at("timeout"), "%q is not a duration", s)
+		case d < time.Millisecond || d > maxGlobalTimeout:
+			p.fail(o.at("timeout"), "must be from 1ms to %s, got %q", maxGlobalTimeout, s)
+		default:
+			g.Timeout = d
 		}
 	}
-	if dv, ok := fields["domain"]; ok {
-		g.Domain, _ = p.headerValue(path+".domain", dv)
+	if n, ok := o.enum("failureMode"); ok {
+		g.FailureMode = FailureMode(n)
 	}
-	if cv, ok := fields["cluster"]; ok {
-		g.Cluster, _ = p.headerValue(path+".cluster", cv)
-	}
-	if lv, ok := fields["rateLimits"]; ok {
-		g.descriptors = p.descriptorSources(path+".rateLimits", lv, routeName)
-	}
-	if tv, ok := fields["timeout"]; ok {
-		if s, ok := p.str(path+".timeout", tv); ok {
-			d, err := time.ParseDuration(s)
-			switch {
-			case err != nil:
-				p.fail(path+".timeout", "%q is not a duration", s)
-			case d < time.Millisecond || d > maxGlobalTimeout:
-				p.fail(path+".timeout", "must be from 1ms to %s, got %q", maxGlobalTimeout, s)
-			default:
-				g.Timeout = d
-			}
-		}
-	}
-	if fv, ok := fields["failureMode"]; ok {
-		g.FailureMode = FailureMode(p.enum(path+".failureMode", fv, failureModes...))
-	}
-	p.denial(path, fields, &g.Status, &g.Body, &g.Fields)
-	if sv, ok := fields["statusOnError"]; ok {
-		status, _ := p.integer(path+".statusOnError", sv, 400, 599)
-		g.StatusOnError = uint32(status)
+	o.denial(&g.Status, &g.Body, &g.Fields)
+	if n, ok := o.integer("statusOnError"); ok {
+		g.StatusOnError = uint32(n)
 	}
 	if len(p.errs) != before {
 		return nil
@@ -177,33 +170,16 @@ func (p *parser) globalLimit(path string, v gjson.Result, routeName string) *Glo
 	return g
 }
 
-func (p *parser) descriptorSources(path string, v gjson.Result, routeName string) []descriptorSource {
-	items, ok := p.list(path, v)
-	if !ok {
-		return nil
-	}
-	if len(items) == 0 {
-		p.fail(path, "must not be empty")
-		return nil
-	}
+func (p *parser) descriptorSources(path string, items []gjson.Result, routeName string) []descriptorSource {
 	out := make([]descriptorSource, 0, len(items))
 	for i, item := range items {
 		ipath := index(path, i)
-		fields, ok := p.object(ipath, item, schemaDescriptor)
+		o, ok := p.object(ipath, item, schemaDescriptor)
 		if !ok {
 			continue
 		}
-		av, ok := fields["actions"]
+		actions, ok := o.list("actions")
 		if !ok {
-			p.fail(ipath, `missing field "actions"`)
-			continue
-		}
-		actions, ok := p.list(ipath+".actions", av)
-		if !ok {
-			continue
-		}
-		if len(actions) == 0 {
-			p.fail(ipath+".actions", "must not be empty")
 			continue
 		}
 		d := descriptorSource{entries: make([]entrySource, 0, len(actions))}
@@ -220,29 +196,30 @@ func (p *parser) descriptorSources(path string, v gjson.Result, routeName string
 // action reads one of Envoy's rate limit actions (in its camelCase JSON
 // form) and the routeName action of our own.
 func (p *parser) action(path string, v gjson.Result, routeName string) (entrySource, bool) {
-	which, val, ok := p.oneOf(path, v, schemaAction)
+	f, val, ok := p.oneOf(path, v, schemaAction)
 	if !ok {
 		return entrySource{}, false
 	}
+	which := f.Name
 	path += "." + which
 	before := len(p.errs)
 	var e entrySource
 	switch which {
 	case "genericKey":
-		fields, ok := p.object(path, val, schemaGenericKey)
+		o, ok := p.object(path, val, schemaGenericKey)
 		if !ok {
 			break
 		}
 		e = entrySource{kind: entryConstant, key: "generic_key"}
-		p.descriptorField(path, fields, "descriptorValue", true, &e.value)
-		p.descriptorField(path, fields, "descriptorKey", false, &e.key)
+		o.descriptorField("descriptorValue", &e.value)
+		o.descriptorField("descriptorKey", &e.key)
 	case "routeName":
-		fields, ok := p.object(path, val, schemaRouteNameAction)
+		o, ok := p.object(path, val, schemaRouteNameAction)
 		if !ok {
 			break
 		}
 		e = entrySource{kind: entryConstant, key: "route_name", value: routeName}
-		p.descriptorField(path, fields, "descriptorKey", false, &e.key)
+		o.descriptorField("descriptorKey", &e.key)
 	case "remoteAddress":
 		if !val.IsObject() || len(val.Map()) != 0 {
 			p.fail(path, "must be {} (it has no options), got %s", val.Raw)
@@ -261,46 +238,38 @@ func (p *parser) action(path string, v gjson.Result, routeName string) (entrySou
 	return e, true
 }
 
-// descriptorField reads the string fields[name], which is written into a
-// descriptor entry, into dst; required says whether it must be there.
-func (p *parser) descriptorField(path string, fields map[string]gjson.Result, name string, required bool, dst *string) {
-	if v, ok := fields[name]; ok {
-		*dst, _ = p.headerValue(path+"."+name, v)
-	} else if required {
-		p.fail(path, "missing field %q", name)
+// descriptorField reads the string field name, which is written into a
+// descriptor entry, into dst when it is there.
+func (o *object) descriptorField(name string, dst *string) {
+	if v, ok := o.value(name); ok {
+		*dst, _ = o.p.headerValue(o.at(name), v)
 	}
 }
 
 func (p *parser) requestHeadersAction(path string, v gjson.Result) entrySource {
-	fields, ok := p.object(path, v, schemaRequestHeadersAction)
+	o, ok := p.object(path, v, schemaRequestHeadersAction)
 	if !ok {
 		return entrySource{}
 	}
 	e := entrySource{kind: entryHeader}
-	if hv, ok := fields["headerName"]; ok {
-		if s, ok := p.str(path+".headerName", hv); ok {
-			switch strings.ToLower(s) {
-			case ":authority":
-				e.kind = entryAuthority
-			case ":method":
-				e.kind = entryMethod
-			case ":path":
-				e.kind = entryPath
-			default:
-				e.name, _ = p.headerName(path+".headerName", s, "use :authority, :method or :path, or a regular header")
-			}
+	if s, ok := o.str("headerName"); ok {
+		switch strings.ToLower(s) {
+		case ":authority":
+			e.kind = entryAuthority
+		case ":method":
+			e.kind = entryMethod
+		case ":path":
+			e.kind = entryPath
+		default:
+			e.name, _ = p.headerName(o.at("headerName"), s, "use :authority, :method or :path, or a regular header")
 		}
-	} else {
-		p.fail(path, `missing field "headerName"`)
 	}
-	p.descriptorField(path, fields, "descriptorKey", true, &e.key)
-	if sv, ok := fields["skipIfAbsent"]; ok {
-		e.skipIfAbsent, _ = p.boolean(path+".skipIfAbsent", sv)
-	}
-	if dv, ok := fields["defaultValue"]; ok {
-		e.value, e.hasDefault = p.headerValue(path+".defaultValue", dv)
+	o.descriptorField("descriptorKey", &e.key)
+	e.skipIfAbsent, _ = o.flag("skipIfAbsent")
+	if dv, ok := o.value("defaultValue"); ok {
+		e.value, e.hasDefault = p.headerValue(o.at("defaultValue"), dv)
 		if e.skipIfAbsent {
-			p.fail(path, `"defaultValue" and "skipIfAbsent" exclude each other`)
+			o.excludes("defaultValue")
 		}
 	}
 	return e
@@ -312,12 +281,12 @@ func init() {
 
 // compileGlobalLimit compiles the "globalRateLimit" block into
 // Route.GlobalLimit.
-func compileGlobalLimit(p *parser, path string, fields map[string]gjson.Result, r *Route) unit {
-	gv, ok := fields["globalRateLimit"]
+func compileGlobalLimit(p *parser, route *object, r *Route) unit {
+	gv, ok := route.value("globalRateLimit")
 	if !ok {
 		return nil
 	}
-	if r.GlobalLimit = p.globalLimit(path+".globalRateLimit", gv, r.Name); r.GlobalLimit == nil {
+	if r.GlobalLimit = p.globalLimit(route.at("globalRateLimit"), gv, r.Name); r.GlobalLimit == nil {
 		return nil
 	}
 	return &globalUnit{g: r.GlobalLimit}

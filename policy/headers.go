@@ -113,12 +113,12 @@ func init() {
 
 // compileHeaders compiles the "headers" block into Route.RequestHeaders and
 // Route.ResponseHeaders.
-func compileHeaders(p *parser, path string, fields map[string]gjson.Result, r *Route) unit {
-	hv, ok := fields["headers"]
+func compileHeaders(p *parser, route *object, r *Route) unit {
+	hv, ok := route.value("headers")
 	if !ok {
 		return nil
 	}
-	r.RequestHeaders, r.ResponseHeaders = p.headers(path+".headers", hv, r.Name)
+	r.RequestHeaders, r.ResponseHeaders = p.headers(route.at("headers"), hv, r.Name)
 	return &headersUnit{request: r.RequestHeaders, response: r.ResponseHeaders}
 }
 
@@ -176,15 +176,15 @@ func (plan *Plan) render(dst []Edit, ops []HeaderOp, req *Request, ofReq bool) [
 
 // headers parses a route's "headers" block.
 func (p *parser) headers(path string, v gjson.Result, routeName string) (request, response []HeaderOp) {
-	fields, ok := p.object(path, v, schemaHeaders)
+	o, ok := p.object(path, v, schemaHeaders)
 	if !ok {
 		return nil, nil
 	}
-	if rv, ok := fields["request"]; ok {
-		request = p.headerOps(path+".request", rv, routeName)
+	if rv, ok := o.value("request"); ok {
+		request = p.headerOps(o.at("request"), rv, routeName)
 	}
-	if rv, ok := fields["response"]; ok {
-		response = p.headerOps(path+".response", rv, routeName)
+	if rv, ok := o.value("response"); ok {
+		response = p.headerOps(o.at("response"), rv, routeName)
 	}
 	return request, response
 }
@@ -192,14 +192,13 @@ func (p *parser) headers(path string, v gjson.Result, routeName string) (request
 // headerOps parses one "request" or "response" block into operations in
 // apply order: remove, set, add.
 func (p *parser) headerOps(path string, v gjson.Result, routeName string) []HeaderOp {
-	fields, ok := p.object(path, v, schemaHeaderOps)
+	o, ok := p.object(path, v, schemaHeaderOps)
 	if !ok {
 		return nil
 	}
 	const pseudoHint = `use "rewrite" to change the path or authority`
 	var ops []HeaderOp
-	if rv, ok := fields["remove"]; ok {
-		items, _ := p.list(path+".remove", rv)
+	if items, ok := o.list("remove"); ok {
 		seen := map[string]bool{}
 		for i, item := range items {
 			ip := index(path+".remove", i)
@@ -223,7 +222,7 @@ func (p *parser) headerOps(path string, v gjson.Result, routeName string) []Head
 		field string
 		kind  HeaderOpKind
 	}{{"set", HeaderSet}, {"add", HeaderAdd}} {
-		fv, ok := fields[k.field]
+		fv, ok := o.value(k.field)
 		if !ok {
 			continue
 		}

@@ -207,15 +207,16 @@ func stripPort(hostport string) string {
 func init() {
 	register(&feature{order: 10, fields: []*Field{
 		optional("match", &Schema{Kind: KindList, Items: schemaMatchBlock, MinItems: 1,
-			Doc: "Any block matching selects the route; omit to match every request."}),
+			EmptyHint: `omit "match" to match every request`,
+			Doc:       "Any block matching selects the route; omit to match every request."}),
 	}, compile: compileMatch})
 }
 
 // compileMatch compiles the "match" list. Every route has the unit: it
 // counts the requests the route matched.
-func compileMatch(p *parser, path string, fields map[string]gjson.Result, r *Route) unit {
-	if mv, ok := fields["match"]; ok {
-		r.matches = p.matchBlocks(path+".match", mv)
+func compileMatch(p *parser, route *object, r *Route) unit {
+	if items, ok := route.list("match"); ok {
+		r.matches = p.matchBlocks(route.at("match"), items)
 	}
 	return &matchUnit{blocks: r.matches}
 }
@@ -244,15 +245,7 @@ func (u *matchUnit) step(plan *Plan, _ *Request, _ Env) bool {
 	return true
 }
 
-func (p *parser) matchBlocks(path string, v gjson.Result) []matchBlock {
-	items, ok := p.list(path, v)
-	if !ok {
-		return nil
-	}
-	if len(items) == 0 {
-		p.fail(path, `must not be empty; omit "match" to match every request`)
-		return nil
-	}
+func (p *parser) matchBlocks(path string, items []gjson.Result) []matchBlock {
 	blocks := make([]matchBlock, 0, len(items))
 	for i, item := range items {
 		blocks = append(blocks, p.matchBlock(index(path, i), item))
@@ -262,20 +255,17 @@ func (p *parser) matchBlocks(path string, v gjson.Result) []matchBlock {
 
 func (p *parser) matchBlock(path string, v gjson.Result) matchBlock {
 	var b matchBlock
-	fields, ok := p.object(path, v, schemaMatchBlock)
+	o, ok := p.object(path, v, schemaMatchBlock)
 	if !ok {
 		return b
 	}
-	fold := false
-	if fv, ok := fields["ignoreUriCase"]; ok {
-		fold, _ = p.boolean(path+".ignoreUriCase", fv)
-	}
+	fold, _ := o.flag("ignoreUriCase")
 	single := func(name string, target matchTarget, fold bool) *stringMatch {
-		fv, ok := fields[name]
+		fv, ok := o.value(name)
 		if !ok {
 			return nil
 		}
-		m, ok := p.stringMatch(path+"."+name, fv, target, fold)
+		m, ok := p.stringMatch(o.at(name), fv, target, fold)
 		if !ok {
 			return nil
 		}
@@ -285,12 +275,12 @@ func (p *parser) matchBlock(path string, v gjson.Result) matchBlock {
 	b.method = single("method", targetMethod, false)
 	b.authority = single("authority", targetAuthority, true)
 	named := func(name string) []namedMatch {
-		fv, ok := fields[name]
+		fv, ok := o.value(name)
 		if !ok {
 			return nil
 		}
 		var out []namedMatch
-		for _, e := range p.entries(path+"."+name, fv) {
+		for _, e := range p.entries(o.at(name), fv) {
 			var hn string
 			if name == "queryParams" {
 				hn = e.key
@@ -323,17 +313,14 @@ func (p *parser) stringMatch(path string, v gjson.Result, target matchTarget, fo
 	case targetNamed:
 		decl = schemaNamedMatch
 	}
-	op, val, ok := p.oneOf(path, v, decl)
+	f, val, ok := p.oneOf(path, v, decl)
 	if !ok {
 		return stringMatch{}, false
 	}
+	op := f.Name
 	path += "." + op
 	if op == "present" {
-		present, ok := p.boolean(path, val)
-		if ok && !present {
-			p.fail(path, `must be true; use "withoutHeaders" to require absence`)
-			return stringMatch{}, false
-		}
+		_, ok := p.flag(path, val, f.Value)
 		return stringMatch{kind: matchPresent}, ok
 	}
 	s, ok := p.str(path, val)

@@ -127,12 +127,12 @@ func init() {
 }
 
 // compileRateLimit compiles the "rateLimit" block into Route.RateLimit.
-func compileRateLimit(p *parser, path string, fields map[string]gjson.Result, r *Route) unit {
-	lv, ok := fields["rateLimit"]
+func compileRateLimit(p *parser, route *object, r *Route) unit {
+	lv, ok := route.value("rateLimit")
 	if !ok {
 		return nil
 	}
-	if r.RateLimit = p.rateLimit(path+".rateLimit", lv, r.Name); r.RateLimit == nil {
+	if r.RateLimit = p.rateLimit(route.at("rateLimit"), lv, r.Name); r.RateLimit == nil {
 		return nil
 	}
 	r.RateLimit.Route = r.Index
@@ -220,37 +220,29 @@ func (u *limitUnit) describe(line string, plan *Plan) string {
 }
 
 func (p *parser) rateLimit(path string, v gjson.Result, routeName string) *RateLimit {
-	fields, ok := p.object(path, v, schemaRateLimit)
+	o, ok := p.object(path, v, schemaRateLimit)
 	if !ok {
 		return nil
 	}
 	before := len(p.errs)
 	rl := &RateLimit{Name: routeName, MaxKeys: 1, Status: DefaultLimitStatus}
-	if bv, ok := fields["tokenBucket"]; ok {
-		rl.Bucket = p.tokenBucket(path+".tokenBucket", bv)
-	} else {
-		p.fail(path, `missing field "tokenBucket"`)
+	if bv, ok := o.value("tokenBucket"); ok {
+		rl.Bucket = p.tokenBucket(o.at("tokenBucket"), bv)
 	}
-	if kv, ok := fields["key"]; ok {
-		rl.key = p.limitKey(path+".key", kv)
+	if kv, ok := o.value("key"); ok {
+		rl.key = p.limitKey(o.at("key"), kv)
 		rl.MaxKeys = DefaultMaxKeys
 	}
-	if mv, ok := fields["maxKeys"]; ok {
-		if _, hasKey := fields["key"]; !hasKey {
-			p.fail(path+".maxKeys", `requires "key"`)
-		} else if n, ok := p.integer(path+".maxKeys", mv, 1, maxMaxKeys); ok {
+	if o.has("maxKeys") && o.requires("maxKeys") {
+		if n, ok := o.integer("maxKeys"); ok {
 			rl.MaxKeys = uint32(n)
 		}
 	}
-	if sv, ok := fields["shadow"]; ok {
-		rl.Shadow, _ = p.boolean(path+".shadow", sv)
-	}
-	p.denial(path, fields, &rl.Status, &rl.Body, &rl.Fields)
-	if fv, ok := fields["fieldsOnAllowed"]; ok {
-		rl.FieldsOnAllowed, _ = p.boolean(path+".fieldsOnAllowed", fv)
-	}
-	if cv, ok := fields["onContention"]; ok {
-		rl.OnContention = ContentionPolicy(p.enum(path+".onContention", cv, contentionPolicies...))
+	rl.Shadow, _ = o.flag("shadow")
+	o.denial(&rl.Status, &rl.Body, &rl.Fields)
+	rl.FieldsOnAllowed, _ = o.flag("fieldsOnAllowed")
+	if n, ok := o.enum("onContention"); ok {
+		rl.OnContention = ContentionPolicy(n)
 	}
 	if len(p.errs) != before {
 		return nil
@@ -264,28 +256,26 @@ func (p *parser) rateLimit(path string, v gjson.Result, routeName string) *RateL
 
 func (p *parser) tokenBucket(path string, v gjson.Result) Bucket {
 	var b Bucket
-	fields, ok := p.object(path, v, schemaTokenBucket)
+	o, ok := p.object(path, v, schemaTokenBucket)
 	if !ok {
 		return b
 	}
 	b.TokensPerFill = 1
-	mv, hasMax := fields["maxTokens"]
-	iv, hasInterval := fields["fillInterval"]
-	if !hasMax || !hasInterval {
-		p.fail(path, `missing field "maxTokens" or "fillInterval" (both are required)`)
+	if !o.requireAll() {
 		return b
 	}
-	b.MaxTokens, ok = p.integer(path+".maxTokens", mv, 1, math.MaxInt64)
-	if tv, has := fields["tokensPerFill"]; has && ok {
-		b.TokensPerFill, _ = p.integer(path+".tokensPerFill", tv, 1, b.MaxTokens)
+	b.MaxTokens, ok = o.integer("maxTokens")
+	if tv, has := o.value("tokensPerFill"); has && ok {
+		// At most maxTokens: a bound the declaration cannot state.
+		b.TokensPerFill, _ = p.integer(o.at("tokensPerFill"), tv, o.field("tokensPerFill").Value.Min, b.MaxTokens)
 	}
-	if s, ok := p.str(path+".fillInterval", iv); ok {
+	if s, ok := o.str("fillInterval"); ok {
 		d, err := time.ParseDuration(s)
 		switch {
 		case err != nil:
-			p.fail(path+".fillInterval", "%q is not a duration", s)
+			p.fail(o.at("fillInterval"), "%q is not a duration", s)
 		case d <= 0:
-			p.fail(path+".fillInterval", "must be positive, got %q", s)
+			p.fail(o.at("fillInterval"), "must be positive, got %q", s)
 		default:
 			b.FillInterval = d
 		}
@@ -298,44 +288,26 @@ func (p *parser) tokenBucket(path string, v gjson.Result) Bucket {
 }
 
 func (p *parser) limitKey(path string, v gjson.Result) keySource {
-	which, val, ok := p.oneOf(path, v, schemaLimitKey)
+	f, val, ok := p.oneOf(path, v, schemaLimitKey)
 	if !ok {
 		return keySource{}
 	}
-	if which == "header" {
+	if f.Name == "header" {
 		name, _ := p.headerField(path+".header", val)
 		return keySource{kind: limitHeader, name: name}
 	}
-	p.requireTrue(path+".clientAddress", val)
+	p.flag(path+".clientAddress", val, f.Value)
 	return keySource{kind: limitClientAddress}
 }
 
 // denial reads the options of a limit's denial: "status", "body" and
 // "fields".
-func (p *parser) denial(path string, fields map[string]gjson.Result, status *uint32, body *string, mode *FieldsMode) {
-	if sv, ok := fields["status"]; ok {
-		n, _ := p.integer(path+".status", sv, 400, 599)
+func (o *object) denial(status *uint32, body *string, mode *FieldsMode) {
+	if n, ok := o.integer("status"); ok {
 		*status = uint32(n)
 	}
-	if bv, ok := fields["body"]; ok {
-		*body, _ = p.str(path+".body", bv)
+	*body, _ = o.str("body")
+	if n, ok := o.enum("fields"); ok {
+		*mode = FieldsMode(n)
 	}
-	if fv, ok := fields["fields"]; ok {
-		*mode = FieldsMode(p.enum(path+".fields", fv, fieldsModes...))
-	}
-}
-
-// enum returns the position of v's string among values.
-func (p *parser) enum(path string, v gjson.Result, values ...string) int {
-	s, ok := p.str(path, v)
-	if !ok {
-		return 0
-	}
-	for i, want := range values {
-		if s == want {
-			return i
-		}
-	}
-	p.fail(path, "%q is not one of %s", s, quoteList(values))
-	return 0
 }

@@ -83,10 +83,10 @@ func init() {
 
 // compileRewrite compiles the "rewrite" block. Every route has the unit:
 // it counts rewritten requests (none without a rewrite).
-func compileRewrite(p *parser, path string, fields map[string]gjson.Result, _ *Route) unit {
+func compileRewrite(p *parser, route *object, _ *Route) unit {
 	u := &rewriteUnit{}
-	if rv, ok := fields["rewrite"]; ok {
-		u.rw = p.rewrite(path+".rewrite", rv)
+	if rv, ok := route.value("rewrite"); ok {
+		u.rw = p.rewrite(route.at("rewrite"), rv)
 	}
 	return u
 }
@@ -132,31 +132,25 @@ func (u *rewriteUnit) describe(line string, plan *Plan) string {
 }
 
 func (p *parser) rewrite(path string, v gjson.Result) *rewrite {
-	fields, ok := p.object(path, v, schemaRewrite)
-	if !ok {
-		return nil
-	}
-	if len(fields) == 0 {
-		p.fail(path, `must have at least one of "uri", "uriRegexRewrite", "authority"`)
+	o, ok := p.object(path, v, schemaRewrite)
+	if !ok || !o.minFields() {
 		return nil
 	}
 	rw := &rewrite{}
-	_, hasURI := fields["uri"]
-	_, hasRegex := fields["uriRegexRewrite"]
-	if hasURI && hasRegex {
+	if o.has("uri") && o.has("uriRegexRewrite") {
 		p.fail(path, `"uri" and "uriRegexRewrite" are mutually exclusive`)
 		return nil
 	}
-	if uv, ok := fields["uri"]; ok {
-		rw.uri, _ = p.pathValue(path+".uri", uv)
+	if uv, ok := o.value("uri"); ok {
+		rw.uri, _ = p.pathValue(o.at("uri"), uv)
 	}
-	if rv, ok := fields["uriRegexRewrite"]; ok {
-		rw.re, rw.substi = p.regexRewrite(path+".uriRegexRewrite", rv)
+	if rv, ok := o.value("uriRegexRewrite"); ok {
+		rw.re, rw.substi = p.regexRewrite(o.at("uriRegexRewrite"), rv)
 	}
-	if av, ok := fields["authority"]; ok {
-		rw.authority, _ = p.headerValue(path+".authority", av)
+	if av, ok := o.value("authority"); ok {
+		rw.authority, _ = p.headerValue(o.at("authority"), av)
 		if strings.ContainsAny(rw.authority, " \t/?#") {
-			p.fail(path+".authority", "%q is not a valid authority", rw.authority)
+			p.fail(o.at("authority"), "%q is not a valid authority", rw.authority)
 		}
 	}
 	return rw
@@ -183,21 +177,15 @@ func (p *parser) pathValue(path string, v gjson.Result) (string, bool) {
 }
 
 func (p *parser) regexRewrite(path string, v gjson.Result) (*regexp.Regexp, string) {
-	fields, ok := p.object(path, v, schemaRegexRewrite)
-	if !ok {
-		return nil, ""
-	}
-	mv, hasMatch := fields["match"]
-	sv, hasRewrite := fields["rewrite"]
-	if !hasMatch || !hasRewrite {
-		p.fail(path, `must have both "match" and "rewrite"`)
+	o, ok := p.object(path, v, schemaRegexRewrite)
+	if !ok || !o.requireAll() {
 		return nil, ""
 	}
 	var re *regexp.Regexp
-	if expr, ok := p.str(path+".match", mv); ok {
-		re = p.regex(path+".match", expr, "", false)
+	if expr, ok := o.str("match"); ok {
+		re = p.regex(o.at("match"), expr, "", false)
 	}
-	s, ok := p.str(path+".rewrite", sv)
+	s, ok := o.str("rewrite")
 	if !ok || re == nil {
 		return nil, ""
 	}

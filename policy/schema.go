@@ -44,6 +44,9 @@ type Schema struct {
 	Requires [][2]string
 	// Excludes: {a, b} means fields a and b are mutually exclusive.
 	Excludes [][2]string
+	// MissingMsg, when set, is the one error of an object missing any
+	// required field (read with requireAll), instead of one per field.
+	MissingMsg string
 
 	// KindMap: the keys (a KindString schema) and the values.
 	Keys, Values *Schema
@@ -53,6 +56,9 @@ type Schema struct {
 	Items            *Schema
 	MinItems         int
 	RequiredWhenMany []string
+	// EmptyHint follows "must not be empty" in the error of a list with
+	// fewer than MinItems items.
+	EmptyHint string
 
 	// KindString: one of Enum when set; matching Pattern (an anchored
 	// regular expression valid in both RE2 and ECMA-262) when set.
@@ -63,8 +69,10 @@ type Schema struct {
 	Min, Max uint64
 
 	// KindBoolean: true is the only meaningful value (a flag such as
-	// {"clientAddress": true}).
-	OnlyTrue bool
+	// {"clientAddress": true}); FalseHint follows "must be true" in the
+	// error of a false one.
+	OnlyTrue  bool
+	FalseHint string
 
 	// Default is the value an absent field takes, when it is a JSON value.
 	Default any
@@ -179,7 +187,8 @@ var (
 			optional("regex", strDecl("An RE2 regular expression the whole value must match.")),
 		}}
 	schemaNamedMatch = matchOps("namedMatch", "How a header or query parameter is matched: exactly one operator.",
-		optional("present", flagDecl("The header or parameter is present, whatever its value.")))
+		optional("present", &Schema{Kind: KindBoolean, OnlyTrue: true, FalseHint: `use "withoutHeaders" to require absence`,
+			Doc: "The header or parameter is present, whatever its value."}))
 	schemaNamedMatches = &Schema{Kind: KindMap, Keys: schemaHeaderName, Values: schemaNamedMatch}
 
 	schemaMatchBlock = &Schema{Kind: KindObject, Def: "match",
@@ -196,6 +205,7 @@ var (
 		}}
 
 	schemaRegexRewrite = &Schema{Kind: KindObject, Doc: "Rewrite the path with a regex and a replacement.",
+		MissingMsg: `must have both "match" and "rewrite"`,
 		Fields: []*Field{
 			required("match", strDecl("An RE2 regular expression applied to the path (without query).")),
 			required("rewrite", &Schema{Kind: KindString, Pattern: `^[^?#\r\n\x00]*$`,
@@ -273,6 +283,7 @@ var (
 		Fields: []*Field{keyHeader, keyClientAddress}}
 
 	schemaTokenBucket = &Schema{Kind: KindObject, Doc: "Envoy local_ratelimit's token bucket.",
+		MissingMsg: `missing field "maxTokens" or "fillInterval" (both are required)`,
 		Fields: []*Field{
 			required("maxTokens", intDecl("Bucket capacity.", 1, math.MaxInt64)),
 			optional("tokensPerFill", withDefault(intDecl("Tokens added each fillInterval; at most maxTokens.", 1, math.MaxInt64), 1)),

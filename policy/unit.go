@@ -37,10 +37,10 @@ type feature struct {
 	fields []*Field
 	// requires are route-level {a, b} pairs: field a only with field b.
 	requires [][2]string
-	// compile builds the feature's unit from the route object's fields at
-	// path (none of the feature's fields may be set). It returns nil when
-	// the route lacks the feature or has errors (reported to p).
-	compile func(p *parser, path string, fields map[string]gjson.Result, r *Route) unit
+	// compile builds the feature's unit from the route object (none of the
+	// feature's fields may be set). It returns nil when the route lacks the
+	// feature or has errors (reported to p).
+	compile func(p *parser, route *object, r *Route) unit
 }
 
 // features are the registered features, in order.
@@ -103,22 +103,20 @@ func (noUnit) admitted(*Plan)                                  {}
 func (noUnit) describe(line string, _ *Plan) string            { return line }
 
 func (p *parser) route(path string, i int, v gjson.Result) *Route {
-	fields, ok := p.object(path, v, schemaRoute)
+	o, ok := p.object(path, v, schemaRoute)
 	if !ok {
 		return nil
 	}
 	r := &Route{Name: "route-" + strconv.Itoa(i), Index: i}
-	if nv, ok := fields["name"]; ok {
-		if name, ok := p.str(path+".name", nv); ok {
-			if validName(name) {
-				r.Name = name
-			} else {
-				p.fail(path+".name", "%q is not a valid name: use 1 to 64 of A-Z a-z 0-9 _ . -", name)
-			}
+	if name, ok := o.str("name"); ok {
+		if validName(name) {
+			r.Name = name
+		} else {
+			p.fail(o.at("name"), "%q is not a valid name: use 1 to 64 of A-Z a-z 0-9 _ . -", name)
 		}
 	}
 	for _, f := range features {
-		if u := f.compile(p, path, fields, r); u != nil {
+		if u := f.compile(p, o, r); u != nil {
 			r.units = append(r.units, u)
 		}
 	}
