@@ -275,6 +275,59 @@ func (p *parser) requestHeadersAction(path string, v gjson.Result) entrySource {
 	return e
 }
 
+var (
+	descriptorText = &Schema{Kind: KindString, Pattern: headerValuePattern,
+		Doc: "Text written into a descriptor entry: not empty, no CR, LF or NUL."}
+
+	schemaGenericKey = &Schema{Kind: KindObject, Doc: "A constant entry.", Fields: []*Field{
+		required("descriptorValue", descriptorText),
+		optional("descriptorKey", withDefault(descriptorText, "generic_key")),
+	}}
+
+	schemaRouteNameAction = &Schema{Kind: KindObject, Doc: "The route's name as an entry.", Fields: []*Field{
+		optional("descriptorKey", withDefault(descriptorText, "route_name")),
+	}}
+
+	schemaRequestHeadersAction = &Schema{Kind: KindObject, Doc: "A request header (or :authority, :method, :path) as an entry.",
+		Excludes: [][2]string{{"skipIfAbsent", "defaultValue"}},
+		Fields: []*Field{
+			required("headerName", strDecl("The header, or :authority, :method or :path.")),
+			required("descriptorKey", descriptorText),
+			optional("skipIfAbsent", boolDecl("Leave the descriptor out when the header is absent.")),
+			optional("defaultValue", descriptorText),
+		}}
+
+	schemaAction = &Schema{Kind: KindObject, Def: "rateLimitAction", OneOf: true,
+		Doc: "One descriptor entry, as Envoy's rate limit actions: exactly one of these.",
+		Fields: []*Field{
+			optional("genericKey", schemaGenericKey),
+			optional("requestHeaders", schemaRequestHeadersAction),
+			optional("remoteAddress", &Schema{Kind: KindObject, Doc: "The client address as an entry: {}."}),
+			optional("routeName", schemaRouteNameAction),
+		}}
+
+	schemaDescriptor = &Schema{Kind: KindObject, Doc: "One descriptor sent to the service.", Fields: []*Field{
+		required("actions", &Schema{Kind: KindList, Items: schemaAction, MinItems: 1, Doc: "The descriptor's entries, in order."}),
+	}}
+
+	schemaGlobalLimit = &Schema{Kind: KindObject, Def: "globalRateLimit",
+		Doc: "A global limit decided by an Envoy rate limit service over gRPC.",
+		Fields: []*Field{
+			required("domain", &Schema{Kind: KindString, Pattern: headerValuePattern, Doc: "The rate limit service's domain."}),
+			required("cluster", &Schema{Kind: KindString, Pattern: headerValuePattern, Doc: "The Envoy cluster of the rate limit service."}),
+			required("rateLimits", &Schema{Kind: KindList, Items: schemaDescriptor, MinItems: 1, Doc: "The descriptors to send."}),
+			optional("timeout", withDefault(&Schema{Kind: KindString,
+				Pattern: positiveDurationPattern,
+				Doc:     "How long to wait for the service: a Go duration from 1ms to 1m."}, DefaultGlobalTimeout.String())),
+			optional("failureMode", withDefault(&Schema{Kind: KindString, Enum: failureModes,
+				Doc: "Admit (allow) or deny a request when the service does not answer."}, failureModes[0])),
+			denialStatus,
+			optional("statusOnError", withDefault(intDecl("HTTP status of a request denied because the service failed.", 400, 599), DefaultGlobalStatusOnError)),
+			denialBody,
+			denialFields,
+		}}
+)
+
 func init() {
 	register(&feature{order: 60, fields: []*Field{optional("globalRateLimit", schemaGlobalLimit)}, compile: compileGlobalLimit})
 }

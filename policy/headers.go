@@ -107,6 +107,37 @@ func clientAddress(req *Request) string {
 	return strings.TrimSuffix(strings.TrimPrefix(stripPort(req.ClientAddress), "["), "]")
 }
 
+// templatePattern is a header value with known variables only: %%,
+// %ROUTE_NAME%, %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%, %DESTINATION% and
+// %REQ(name)% of a header name or :authority, :method, :path (any case).
+var templatePattern = `^([^%\r\n\x00]|%%|%ROUTE_NAME%|%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%|%DESTINATION%|%REQ\((` +
+	":" + anyCase("authority") + "|:" + anyCase("method") + "|:" + anyCase("path") +
+	"|[!#$&'*+.^_`|~0-9A-Za-z-]+)\\)%)+$"
+
+// anyCase returns a pattern matching the lower-case ASCII word s in any case.
+func anyCase(s string) string {
+	var out string
+	for i := 0; i < len(s); i++ {
+		out += "[" + string(s[i]-'a'+'A') + s[i:i+1] + "]"
+	}
+	return out
+}
+
+var (
+	schemaHeaderOps = &Schema{Kind: KindObject, Def: "headerOperations",
+		Doc: "Header operations, applied in the order remove, set, add.",
+		Fields: []*Field{
+			optional("set", &Schema{Kind: KindMap, Keys: schemaHeaderName, Values: schemaTemplate,
+				Doc: "Headers to set, replacing every value."}),
+			optional("add", &Schema{Kind: KindMap, Keys: schemaHeaderName, Values: schemaTemplate,
+				Doc: "Headers to append, keeping existing values."}),
+			optional("remove", &Schema{Kind: KindList, Items: schemaHeaderName, Doc: "Headers to remove."}),
+		}}
+
+	schemaHeaders = &Schema{Kind: KindObject, Doc: "Header operations on the request and on the response.",
+		Fields: []*Field{optional("request", schemaHeaderOps), optional("response", schemaHeaderOps)}}
+)
+
 func init() {
 	register(&feature{order: 30, fields: []*Field{optional("headers", schemaHeaders)}, compile: compileHeaders})
 }

@@ -204,6 +204,53 @@ func stripPort(hostport string) string {
 	return hostport
 }
 
+// matchOps declares an Istio StringMatch with the given operators.
+func matchOps(def, doc string, ops ...*Field) *Schema {
+	return &Schema{Kind: KindObject, Def: def, Doc: doc, OneOf: true, Fields: append([]*Field{
+		optional("exact", strDecl("The whole value equals this.")),
+		optional("prefix", strDecl("The value starts with this.")),
+		optional("regex", strDecl("An RE2 regular expression the whole value must match.")),
+	}, ops...)}
+}
+
+var (
+	schemaURIMatch = matchOps("uriMatch", "How the path (without query) is matched: exactly one operator.",
+		optional("pathPrefix", &Schema{Kind: KindString, Pattern: "^/",
+			Doc: "The path is this or starts with this followed by \"/\": whole segments only."}))
+
+	schemaPlainMatch = matchOps("stringMatch", "How the value is matched: exactly one operator.")
+
+	// The authority is matched without its port (an IPv6 literal keeps its
+	// brackets), and "*" is only a leading "*." of an exact authority.
+	schemaAuthorityMatch = &Schema{Kind: KindObject, Def: "authorityMatch", OneOf: true,
+		Doc: "How the authority (without port) is matched: exactly one operator.",
+		Fields: []*Field{
+			optional("exact", &Schema{Kind: KindString, Pattern: `^(\[[^*]*|\*\.[^:]*|[^*:]*)$`,
+				Doc: "The whole value equals this; a leading \"*.\" matches any subdomain."}),
+			optional("prefix", &Schema{Kind: KindString, Pattern: `^(\[[^*]*|[^*:]*)$`, Doc: "The value starts with this."}),
+			optional("regex", strDecl("An RE2 regular expression the whole value must match.")),
+		}}
+
+	schemaNamedMatch = matchOps("namedMatch", "How a header or query parameter is matched: exactly one operator.",
+		optional("present", &Schema{Kind: KindBoolean, OnlyTrue: true, FalseHint: `use "withoutHeaders" to require absence`,
+			Doc: "The header or parameter is present, whatever its value."}))
+
+	schemaNamedMatches = &Schema{Kind: KindMap, Keys: schemaHeaderName, Values: schemaNamedMatch}
+
+	schemaMatchBlock = &Schema{Kind: KindObject, Def: "match",
+		Doc: "One set of conditions; all must hold.",
+		Fields: []*Field{
+			optional("uri", schemaURIMatch),
+			optional("method", schemaPlainMatch),
+			optional("authority", schemaAuthorityMatch),
+			optional("headers", schemaNamedMatches),
+			optional("queryParams", &Schema{Kind: KindMap, Keys: &Schema{Kind: KindString, Pattern: "^[\\s\\S]+$"},
+				Values: schemaNamedMatch, Doc: "Query parameters (raw, not percent-decoded) by name."}),
+			optional("withoutHeaders", schemaNamedMatches),
+			optional("ignoreUriCase", boolDecl("Match \"uri\" ignoring ASCII case.")),
+		}}
+)
+
 func init() {
 	register(&feature{order: 10, fields: []*Field{
 		optional("match", &Schema{Kind: KindList, Items: schemaMatchBlock, MinItems: 1,

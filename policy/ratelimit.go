@@ -122,6 +122,37 @@ func ceilSeconds(d time.Duration) uint64 {
 	return ceilDiv(uint64(d), uint64(time.Second))
 }
 
+var (
+	schemaLimitKey = &Schema{Kind: KindObject, OneOf: true,
+		Doc:    "What the limit is counted per: exactly one of these.",
+		Fields: []*Field{keyHeader, keyClientAddress}}
+
+	schemaTokenBucket = &Schema{Kind: KindObject, Doc: "Envoy local_ratelimit's token bucket.",
+		MissingMsg: `missing field "maxTokens" or "fillInterval" (both are required)`,
+		Fields: []*Field{
+			required("maxTokens", intDecl("Bucket capacity.", 1, math.MaxInt64)),
+			optional("tokensPerFill", withDefault(intDecl("Tokens added each fillInterval; at most maxTokens.", 1, math.MaxInt64), 1)),
+			required("fillInterval", &Schema{Kind: KindString,
+				Pattern: positiveDurationPattern,
+				Doc:     "A positive Go duration, e.g. \"1s\", \"1m30s\"."}),
+		}}
+
+	schemaRateLimit = &Schema{Kind: KindObject, Def: "rateLimit", Doc: "A local token-bucket rate limit.",
+		Requires: [][2]string{{"maxKeys", "key"}},
+		Fields: []*Field{
+			required("tokenBucket", schemaTokenBucket),
+			optional("key", schemaLimitKey),
+			optional("maxKeys", withDefault(intDecl("Bucket slots of a keyed limit.", 1, maxMaxKeys), DefaultMaxKeys)),
+			optional("shadow", boolDecl("Count requests over the limit but never deny them.")),
+			denialStatus,
+			denialBody,
+			denialFields,
+			optional("fieldsOnAllowed", boolDecl("Also write the fields on admitted responses.")),
+			optional("onContention", withDefault(&Schema{Kind: KindString, Enum: contentionPolicies,
+				Doc: "Admit (allow) or deny a request when the shared bucket stays contended."}, contentionPolicies[0])),
+		}}
+)
+
 func init() {
 	register(&feature{order: 50, fields: []*Field{optional("rateLimit", schemaRateLimit)}, compile: compileRateLimit})
 }

@@ -77,6 +77,27 @@ func join(path, rest, query string) string {
 	return path
 }
 
+var (
+	schemaRegexRewrite = &Schema{Kind: KindObject, Doc: "Rewrite the path with a regex and a replacement.",
+		MissingMsg: `must have both "match" and "rewrite"`,
+		Fields: []*Field{
+			required("match", strDecl("An RE2 regular expression applied to the path (without query).")),
+			required("rewrite", &Schema{Kind: KindString, Pattern: `^[^?#\r\n\x00]*$`,
+				Doc: "The replacement; \\1 to \\9 insert groups."}),
+		}}
+
+	schemaRewrite = &Schema{Kind: KindObject, Def: "rewrite", MinFields: 1,
+		Excludes: [][2]string{{"uri", "uriRegexRewrite"}},
+		Doc:      "Rewrite the path or authority before the request is forwarded.",
+		Fields: []*Field{
+			optional("uri", &Schema{Kind: KindString, Pattern: `^/[^?#\x00-\x20\x7f]*$`,
+				Doc: "Replaces the matched prefix (or the whole path); the query is kept."}),
+			optional("uriRegexRewrite", schemaRegexRewrite),
+			optional("authority", &Schema{Kind: KindString, Pattern: `^[^\r\n\x00 \t/?#]+$`,
+				Doc: "Replaces the authority (Host)."}),
+		}}
+)
+
 func init() {
 	register(&feature{order: 20, fields: []*Field{optional("rewrite", schemaRewrite)}, compile: compileRewrite})
 }

@@ -106,6 +106,46 @@ func keyHash(s string) uint64 {
 	return h
 }
 
+var (
+	schemaPortSelector = &Schema{Kind: KindObject, Doc: "Istio's PortSelector.", Fields: []*Field{
+		required("number", intDecl("The service port.", 1, 65535)),
+	}}
+
+	schemaService = &Schema{Kind: KindObject, Doc: "The upstream service, as Istio's Destination.", Fields: []*Field{
+		required("host", schemaHeaderValue),
+		optional("subset", &Schema{Kind: KindString, Pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+			Doc: "A subset of the host (a DestinationRule subset name)."}),
+		optional("port", &Schema{Kind: KindInteger, Min: 1, Max: 65535, Alt: schemaPortSelector,
+			Doc: "The service port: a number, or {\"number\": N} as Istio writes it."}),
+	}}
+
+	schemaDestination = &Schema{Kind: KindObject, Def: "destination",
+		Doc: "One weighted destination.",
+		Fields: []*Field{
+			required("destination", schemaService),
+			optional("weight", withDefault(intDecl("Relative weight; required when \"route\" has more than one destination.", 0, maxWeight), 100)),
+			optional("hint", &Schema{Kind: KindString, Pattern: headerValuePattern,
+				Doc: "The value written to the hint header; default: destination.host."}),
+		}}
+
+	schemaStickyBy = &Schema{Kind: KindObject, OneOf: true,
+		Doc: "What keeps a client on one destination: exactly one of these.",
+		Fields: []*Field{
+			keyHeader,
+			optional("cookie", &Schema{Kind: KindString, Pattern: tokenPattern, Doc: "A cookie name."}),
+			keyClientAddress,
+		}}
+
+	schemaSplit = &Schema{Kind: KindObject, Def: "split", Doc: "How the destination is chosen and announced.",
+		Fields: []*Field{
+			optional("hintHeader", withDefault(&Schema{Kind: KindString, Pattern: tokenPattern,
+				Doc: "The request header the chosen destination's hint is written to."}, DefaultHintHeader)),
+			optional("stickyBy", schemaStickyBy),
+			optional("overrideHeader", &Schema{Kind: KindString, Pattern: tokenPattern,
+				Doc: "A request header naming a destination's hint to use instead of the weighted choice."}),
+		}}
+)
+
 func init() {
 	register(&feature{order: 40,
 		fields: []*Field{
