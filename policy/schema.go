@@ -15,14 +15,15 @@ const (
 	KindBoolean
 )
 
-// Schema declares one value of the policy document. The parser reads its
-// field lists, alternatives and enums from these declarations, JSONSchema
-// renders them for editors, and the documentation test checks every field
-// against docs/policy.md, so the three cannot drift.
+// Schema declares one value of the policy document. The parser reads every
+// field through these declarations (object's accessors), JSONSchema renders
+// them for editors, and the documentation test checks every field against
+// docs/policy.md, so the three cannot drift.
 //
 // # Notes
 //
-// Rules a declaration cannot state (regexes that compile, unique route names,
+// Patterns are checked by the parser with messages of its own. Rules a
+// declaration cannot state (regexes that compile, unique route names,
 // weights that sum to more than 0, ...) are checked by the parser only; the
 // schema test lists them.
 type Schema struct {

@@ -14,20 +14,10 @@ import (
 // the "what does the policy read" answers all loop over the registered
 // features, so none of them names a feature.
 //
-// # How to add a feature
-//
-// A new route feature touches these files only:
-//   - policy/<feature>.go: its declaration (the route fields it owns, with
-//     their Schema), its compile function, its unit (counters, reads,
-//     choose, step, admitted, describe) and an init calling register.
-//   - policy/<feature>_test.go: its behaviour and error-text tables.
-//   - policy/testdata/valid/<feature>*.json and
-//     policy/testdata/invalid/<feature>*.json (+ .err): the corpus.
-//   - docs/policy.md: the user documentation of its fields (the
-//     documentation test fails until every declared field is there).
-//
-// The JSON Schema, the field tables check and the parser read the
-// declaration, so they need no edit.
+// How to add a feature: see docs/RATIONALE.md ("One feature, one file").
+// In short: policy/<feature>.go (declaration, compile, unit, init calling
+// register), its test, its testdata, docs/policy.md and the regenerated
+// docs/policy.schema.json.
 type feature struct {
 	// order places the feature among the others: its fields in the route
 	// declaration (and so in the docs and error messages), its counters
