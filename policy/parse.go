@@ -298,11 +298,7 @@ func (p *parser) items(path string, v gjson.Result, s *Schema) ([]gjson.Result, 
 		return nil, false
 	}
 	if len(items) < s.MinItems {
-		msg := "must not be empty"
-		if s.EmptyHint != "" {
-			msg += "; " + s.EmptyHint
-		}
-		p.fail(path, "%s", msg)
+		p.fail(path, "%s", hinted("must not be empty", s.EmptyHint))
 		return nil, false
 	}
 	return items, true
@@ -312,14 +308,18 @@ func (p *parser) items(path string, v gjson.Result, s *Schema) ([]gjson.Result, 
 func (p *parser) flag(path string, v gjson.Result, s *Schema) (bool, bool) {
 	b, ok := p.boolean(path, v)
 	if ok && s.OnlyTrue && !b {
-		msg := "must be true"
-		if s.FalseHint != "" {
-			msg += "; " + s.FalseHint
-		}
-		p.fail(path, "%s", msg)
+		p.fail(path, "%s", hinted("must be true", s.FalseHint))
 		return false, false
 	}
 	return b, ok
+}
+
+// hinted appends "; hint" to msg when there is a hint.
+func hinted(msg, hint string) string {
+	if hint == "" {
+		return msg
+	}
+	return msg + "; " + hint
 }
 
 // enum returns the position of v's string among values.
