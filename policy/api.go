@@ -108,6 +108,10 @@ type Split struct {
 	override   string // lower-case header name, "" when none
 }
 
+// OverrideHeader is the request header that names a destination to use
+// instead of the weighted choice (lower-case), "" when there is none.
+func (s *Split) OverrideHeader() string { return s.override }
+
 // Destination is one entry of a route's "route" list.
 type Destination struct {
 	// Host, Subset and Port are "destination.host", "destination.subset"
@@ -151,6 +155,10 @@ type RateLimit struct {
 	policyField string // precomputed RateLimit-Policy value
 	limitField  string // precomputed MaxTokens in decimal
 }
+
+// KeyedByClientAddress reports whether the limit is counted per client
+// address ("key": {"clientAddress": true}).
+func (rl *RateLimit) KeyedByClientAddress() bool { return rl.key.kind == limitClientAddress }
 
 // FieldsMode selects the rate-limit response headers.
 type FieldsMode uint8
