@@ -2,7 +2,8 @@ package policy
 
 import (
 	"encoding/binary"
-	"fmt"
+	"errors"
+	"strconv"
 	"time"
 )
 
@@ -105,7 +106,7 @@ func (s BucketState) AppendBinary(dst []byte) []byte {
 // An input that is not exactly BucketStateSize bytes is refused.
 func DecodeBucketState(b []byte) (BucketState, error) {
 	if len(b) != BucketStateSize {
-		return BucketState{}, fmt.Errorf("bucket state: want %d bytes, got %d", BucketStateSize, len(b))
+		return BucketState{}, errors.New("bucket state: want " + strconv.Itoa(BucketStateSize) + " bytes, got " + strconv.Itoa(len(b)))
 	}
 	return BucketState{
 		Units: binary.BigEndian.Uint64(b),

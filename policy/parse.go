@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -62,7 +61,52 @@ type parser struct {
 }
 
 func (p *parser) fail(path, format string, args ...any) {
-	p.errs = append(p.errs, &Error{Path: path, Msg: fmt.Sprintf(format, args...)})
+	p.errs = append(p.errs, &Error{Path: path, Msg: sprintf(format, args...)})
+}
+
+// sprintf formats the verbs the parser's messages use (%s, %q, %d and %%)
+// as fmt.Sprintf does, without importing fmt into the module.
+func sprintf(format string, args ...any) string {
+	var b []byte
+	next := 0
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' || i+1 == len(format) {
+			b = append(b, format[i])
+			continue
+		}
+		i++
+		if format[i] == '%' {
+			b = append(b, '%')
+			continue
+		}
+		var s string
+		if next < len(args) {
+			s = argString(args[next])
+			next++
+		}
+		if format[i] == 'q' {
+			s = strconv.Quote(s)
+		}
+		b = append(b, s...)
+	}
+	return string(b)
+}
+
+// argString is a message argument as %s or %d prints it.
+func argString(a any) string {
+	switch v := a.(type) {
+	case string:
+		return v
+	case int:
+		return strconv.Itoa(v)
+	case uint64:
+		return strconv.FormatUint(v, 10)
+	case error:
+		return v.Error()
+	case interface{ String() string }: // time.Duration
+		return v.String()
+	}
+	return "?"
 }
 
 func (p *parser) policy(doc gjson.Result) *Policy {
