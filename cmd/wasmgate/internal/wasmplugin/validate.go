@@ -70,7 +70,7 @@ func Validate(manifest []byte) (*extensions.WasmPlugin, error) {
 // Errors are prefixed with the document's kind and name
 // ("VirtualService wasmgate: …").
 func ValidateObjects(data []byte) ([]*extensions.WasmPlugin, error) {
-	docs, err := splitDocuments(data)
+	docs, err := SplitDocuments(data)
 	if err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
 	}

@@ -232,7 +232,7 @@ func TestRender_KubernetesReadsThePolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs, err := splitDocuments(out)
+	docs, err := SplitDocuments(out)
 	if err != nil {
 		t.Fatal(err)
 	}
