@@ -14,7 +14,7 @@ import (
 var stderr io.Writer = os.Stderr
 
 func importCmd(_ context.Context, args []string, stdout io.Writer) error {
-	fs := newFlagSet("import", "import [-o yaml|json] [-namespace NS] [-route-table FILE] VIRTUALSERVICES...",
+	fs := newFlagSet("import", "import [-o yaml|json] [-namespace NS] [-path-prefix] [-route-table FILE] VIRTUALSERVICES...",
 		`Converts Istio VirtualServices (networking.istio.io v1alpha3, v1beta1, v1; YAML
 streams or Lists; several files in order) into one policy, printed on standard
 output, and the route table render writes around it (-route-table). Every field
@@ -25,6 +25,7 @@ The fields and their fate: docs/import-fields.md.`)
 	format := fs.String("o", "yaml", "output format: yaml or json")
 	var o vsimport.Options
 	fs.StringVar(&o.Namespace, "namespace", "default", "the `namespace` of VirtualServices whose metadata names none")
+	fs.BoolVar(&o.PathPrefix, "path-prefix", false, "carry a uri prefix not ending in / as a pathPrefix (whole path segments: /products no longer matches /productsX, as it does in Istio)")
 	tableFile := fs.String("route-table", "", "write the rendered VirtualService's gateway and hosts to this `file` (for render -route-table)")
 	if err := fs.Parse(args); err != nil {
 		return err

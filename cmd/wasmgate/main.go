@@ -8,7 +8,7 @@
 //
 //	wasmgate lint         [-strict] POLICY
 //	wasmgate schema
-//	wasmgate import       [-o yaml|json] [-namespace NS] [-route-table FILE] VIRTUALSERVICES...
+//	wasmgate import       [-o yaml|json] [-namespace NS] [-path-prefix] [-route-table FILE] VIRTUALSERVICES...
 //	wasmgate simulate     -policy POLICY [-wasm MODULE] [-json] REQUESTS
 //	wasmgate diff         -old POLICY -new POLICY [-wasm MODULE] [-json] REQUESTS
 //	wasmgate envoy-config -policy POLICY (-clusters | -wasm MODULE -upstream CLUSTER=ADDR...)

@@ -29,7 +29,7 @@ type rule struct {
 
 func carry(m mapping) rule                 { return rule{disp: carried, mapTo: m} }
 func carryDiff(why string, m mapping) rule { return rule{disp: carried, why: why, mapTo: m} }
-func toRender(m mapping) rule              { return rule{disp: rendered, mapTo: m} }
+func toRender(why string, m mapping) rule  { return rule{disp: rendered, why: why, mapTo: m} }
 func refuse(why string) rule               { return rule{disp: refused, why: why} }
 
 // Reasons shared by several fields.
@@ -52,14 +52,14 @@ const (
 // when the policy takes Istio's shape (name and value), or to carry(f) with
 // a mapping f when it does not.
 var fields = map[string]rule{
-	"VirtualService.hosts":    toRender(hosts),
-	"VirtualService.gateways": toRender(gateways),
+	"VirtualService.hosts":    toRender("the rendered VirtualService's hosts; every VirtualService imported together must have the same", hosts),
+	"VirtualService.gateways": toRender("the one gateway the rendered VirtualService binds to (not mesh); a name without namespace is read in the VirtualService's", gateways),
 	"VirtualService.http":     carry(httpRoutes),
 	"VirtualService.tls":      refuse(notTCP),
 	"VirtualService.tcp":      refuse(notTCP),
 	"VirtualService.exportTo": refuse("the rendered VirtualService is visible in every namespace; import without exportTo, and restrict the rendered one by hand"),
 
-	"HTTPRoute.name":             carry(nil),
+	"HTTPRoute.name":             carry(nil), // the policy route's name; its rules are the policy's (1 to 64 of A-Z a-z 0-9 _ . -)
 	"HTTPRoute.match":            carry(nil),
 	"HTTPRoute.route":            carry(destinations),
 	"HTTPRoute.redirect":         refuse(fmt.Sprintf(notYet, "redirect")),
@@ -77,7 +77,7 @@ var fields = map[string]rule{
 	"HTTPRoute.headers":          carry(nil),
 
 	"HTTPMatchRequest.name":            refuse("names a match block in access logs; the policy names routes only: remove it"),
-	"HTTPMatchRequest.uri":             carry(nil),
+	"HTTPMatchRequest.uri":             carry(uriMatch),
 	"HTTPMatchRequest.scheme":          refuse(fmt.Sprintf(notYet, "scheme match")),
 	"HTTPMatchRequest.method":          carry(nil),
 	"HTTPMatchRequest.authority":       carryDiff("matched without the request's port and ignoring case", nil),

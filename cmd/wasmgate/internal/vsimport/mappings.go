@@ -98,6 +98,19 @@ func stringMatches(im *importer, f *field) {
 	f.out.set(f.fd.JSONName(), out)
 }
 
+// uriMatch carries the uri condition; with Options.PathPrefix a prefix that
+// does not end in "/" becomes a pathPrefix.
+func uriMatch(im *importer, f *field) {
+	out := im.value(f.at, f.fd, f.value)
+	if o, ok := out.(*object); ok && im.pathPrefix && len(*o) == 1 && (*o)[0].key == "prefix" {
+		if p, ok := (*o)[0].value.(string); ok && !strings.HasSuffix(p, "/") {
+			im.warn(f.at+".prefix", "carried as pathPrefix %q (import -path-prefix): %s/1 still matches, %sX no longer does", p, p, p)
+			(*o)[0].key = "pathPrefix"
+		}
+	}
+	f.out.set(f.fd.JSONName(), out)
+}
+
 // ignoreURICase is left out for a regex uri, where Istio ignores it and the
 // policy would make the regex case-insensitive.
 func ignoreURICase(im *importer, f *field) {

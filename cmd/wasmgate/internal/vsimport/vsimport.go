@@ -33,6 +33,10 @@ type Options struct {
 	// Namespace is the namespace of a VirtualService whose metadata names
 	// none (as kubectl applies it); default "default".
 	Namespace string
+	// PathPrefix carries a uri prefix that does not end in "/" as a
+	// pathPrefix, which matches whole path segments only: /products then no
+	// longer matches /productsX, as it does in Istio.
+	PathPrefix bool
 }
 
 // Finding is a refused field, another error, or a warning, located by file,
@@ -93,7 +97,7 @@ type Result struct {
 // value and every error of the plugin's parser on the result, each at its
 // path in its VirtualService (warnings are included).
 func Import(srcs []Source, o Options) (*Result, error) {
-	im := &importer{namespace: o.Namespace, table: fields}
+	im := &importer{namespace: o.Namespace, pathPrefix: o.PathPrefix, table: fields}
 	if im.namespace == "" {
 		im.namespace = "default"
 	}
@@ -132,14 +136,15 @@ func names(srcs []Source) []string {
 
 type importer struct {
 	// table is fields; held here because the mappings it names use it.
-	table     map[string]rule
-	namespace string
-	errs      Errors
-	warnings  []Finding
-	docs      []*document
-	doc       *document // the VirtualService being imported
-	routes    []any     // the policy's routes, *object each
-	origins   []origin  // where each route comes from
+	table      map[string]rule
+	namespace  string
+	pathPrefix bool
+	errs       Errors
+	warnings   []Finding
+	docs       []*document
+	doc        *document // the VirtualService being imported
+	routes     []any     // the policy's routes, *object each
+	origins    []origin  // where each route comes from
 }
 
 // origin is the rule a policy route comes from.
@@ -265,7 +270,7 @@ func (im *importer) object(where, file string, obj map[string]any) {
 	// enums, durations) as istiod would read them.
 	js, _ := json.Marshal(spec) // decoded JSON always marshals
 	if err := protojson.Unmarshal(js, &networking.VirtualService{}); err != nil {
-		im.bad("spec", "%s", strings.TrimLeft(strings.TrimPrefix(err.Error(), "proto:"), " \u00a0"))
+		im.bad("spec", "%s", wasmplugin.ProtoErrorText(err))
 	}
 }
 
