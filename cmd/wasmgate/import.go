@@ -24,7 +24,7 @@ by the plugin's parser. Exit status: 0 imported, 1 refused.
 The fields and their fate: docs/import-fields.md.`)
 	format := fs.String("o", "yaml", "output format: yaml or json")
 	var o vsimport.Options
-	fs.StringVar(&o.Namespace, "namespace", "default", "the `namespace` of VirtualServices whose metadata names none")
+	fs.StringVar(&o.Namespace, "namespace", "", "the `namespace` of VirtualServices whose metadata names none (default \"default\", with a warning)")
 	fs.BoolVar(&o.PathPrefix, "path-prefix", false, "carry a uri prefix not ending in / as a pathPrefix (whole path segments: /products no longer matches /productsX, as it does in Istio)")
 	tableFile := fs.String("route-table", "", "write the rendered VirtualService's gateway and hosts to this `file` (for render -route-table)")
 	if err := fs.Parse(args); err != nil {

@@ -82,3 +82,30 @@ Import reads the values as istiod does (proto3): a field written with its zero v
 	}
 	return b.Bytes()
 }
+
+// apiFields lists every field of the VirtualService message and of every
+// message it contains, as istio.io/api declares them, keyed as fields is.
+func apiFields() []string {
+	var out []string
+	seen := map[protoreflect.FullName]bool{}
+	var walk func(md protoreflect.MessageDescriptor)
+	walk = func(md protoreflect.MessageDescriptor) {
+		if seen[md.FullName()] || !strings.HasPrefix(string(md.FullName()), messagePrefix) {
+			return // the well-known types are values, not messages of fields
+		}
+		seen[md.FullName()] = true
+		fds := md.Fields()
+		for i := range fds.Len() {
+			fd := fds.Get(i)
+			out = append(out, fieldKey(md, fd))
+			switch {
+			case fd.IsMap() && fd.MapValue().Message() != nil:
+				walk(fd.MapValue().Message())
+			case !fd.IsMap() && fd.Message() != nil:
+				walk(fd.Message())
+			}
+		}
+	}
+	walk(vsDescriptor)
+	return out
+}

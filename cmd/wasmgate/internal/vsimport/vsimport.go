@@ -31,7 +31,8 @@ type Source struct {
 // Options are what the sources do not say.
 type Options struct {
 	// Namespace is the namespace of a VirtualService whose metadata names
-	// none (as kubectl applies it); default "default".
+	// none (as kubectl applies it); default "default", with a warning where
+	// it qualifies a gateway.
 	Namespace string
 	// PathPrefix carries a uri prefix that does not end in "/" as a
 	// pathPrefix, which matches whole path segments only: /products then no
@@ -97,8 +98,8 @@ type Result struct {
 // value and every error of the plugin's parser on the result, each at its
 // path in its VirtualService (warnings are included).
 func Import(srcs []Source, o Options) (*Result, error) {
-	im := &importer{namespace: o.Namespace, pathPrefix: o.PathPrefix, table: fields}
-	if im.namespace == "" {
+	im := &importer{namespace: o.Namespace, pathPrefix: o.PathPrefix, table: fields, guessNamespace: o.Namespace == ""}
+	if im.guessNamespace {
 		im.namespace = "default"
 	}
 	for _, src := range srcs {
@@ -136,15 +137,17 @@ func names(srcs []Source) []string {
 
 type importer struct {
 	// table is fields; held here because the mappings it names use it.
-	table      map[string]rule
-	namespace  string
-	pathPrefix bool
-	errs       Errors
-	warnings   []Finding
-	docs       []*document
-	doc        *document // the VirtualService being imported
-	routes     []any     // the policy's routes, *object each
-	origins    []origin  // where each route comes from
+	table     map[string]rule
+	namespace string
+	// guessNamespace: Options named no namespace.
+	guessNamespace bool
+	pathPrefix     bool
+	errs           Errors
+	warnings       []Finding
+	docs           []*document
+	doc            *document // the VirtualService being imported
+	routes         []any     // the policy's routes, *object each
+	origins        []origin  // where each route comes from
 }
 
 // origin is the rule a policy route comes from.
@@ -154,7 +157,7 @@ type origin struct{ where, at string }
 type document struct {
 	where     string
 	namespace string
-	// namespaceDefaulted: the metadata names no namespace.
+	// namespaceDefaulted: neither the metadata nor Options name a namespace.
 	namespaceDefaulted bool
 	hosts              []string
 	gateways           []string
@@ -243,7 +246,7 @@ func (im *importer) object(where, file string, obj map[string]any) {
 	if kind != "" && name != "" {
 		where = file + ": " + kind + " " + name
 	}
-	im.doc = &document{where: where, namespace: im.namespace, namespaceDefaulted: true}
+	im.doc = &document{where: where, namespace: im.namespace, namespaceDefaulted: im.guessNamespace}
 	if kind != "VirtualService" {
 		im.warn("", "skipped: import reads VirtualServices only")
 		return
