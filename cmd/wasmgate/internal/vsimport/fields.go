@@ -52,7 +52,7 @@ const (
 // when the policy takes Istio's shape (name and value), or to carry(f) with
 // a mapping f when it does not.
 var fields = map[string]rule{
-	"VirtualService.hosts":    toRender("the rendered VirtualService's hosts; every VirtualService imported together must have the same", hosts),
+	"VirtualService.hosts":    toRender("the rendered VirtualService's hosts (a short name as NAME.NAMESPACE.svc.cluster.local); every VirtualService imported together must have the same", hosts),
 	"VirtualService.gateways": toRender("the one gateway the rendered VirtualService binds to (not mesh); a name without namespace is read in the VirtualService's", gateways),
 	"VirtualService.http":     carry(httpRoutes),
 	"VirtualService.tls":      refuse(notTCP),
@@ -99,7 +99,7 @@ var fields = map[string]rule{
 	"HTTPRouteDestination.weight":      carry(nil),
 	"HTTPRouteDestination.headers":     refuse(fmt.Sprintf(notYet, "per-destination headers")),
 
-	"Destination.host":    carry(nil),
+	"Destination.host":    carryDiff("a short name (no dot) is carried as NAME.NAMESPACE.svc.cluster.local: the rendered VirtualService lives in another namespace", destinationHost),
 	"Destination.subset":  carry(nil),
 	"Destination.port":    carry(nil),
 	"PortSelector.number": carry(nil),

@@ -122,7 +122,34 @@ func ignoreURICase(im *importer, f *field) {
 	f.out.set(f.fd.JSONName(), f.value)
 }
 
-func hosts(im *importer, f *field)    { im.doc.hosts = im.strings(f) }
+func hosts(im *importer, f *field) {
+	im.doc.hosts = im.strings(f)
+	for i, h := range im.doc.hosts {
+		im.doc.hosts[i] = im.qualify(fmt.Sprintf("%s[%d]", f.at, i), h)
+	}
+}
+
+// destinationHost carries a destination's host, qualified when short.
+func destinationHost(im *importer, f *field) {
+	h, ok := f.value.(string)
+	if !ok {
+		im.bad(f.at, "want a string")
+		return
+	}
+	f.out.set(f.fd.JSONName(), im.qualify(f.at, h))
+}
+
+// qualify returns the name Istio reads a short host name (no dot) as: a
+// service in the VirtualService's namespace. The rendered VirtualService
+// lives elsewhere, where the short name would name another service.
+func (im *importer) qualify(at, host string) string {
+	if host == "*" || strings.Contains(host, ".") {
+		return host
+	}
+	fqdn := host + "." + im.doc.namespace + ".svc.cluster.local"
+	im.warn(at, "short name %q carried as %q, as Istio reads it in the VirtualService's namespace", host, fqdn)
+	return fqdn
+}
 func gateways(im *importer, f *field) { im.doc.gateways = im.strings(f) }
 
 func (im *importer) strings(f *field) []string {
