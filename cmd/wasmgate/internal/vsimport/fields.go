@@ -38,6 +38,7 @@ const (
 	meshOnly     = "applies to sidecars (the mesh); the plugin runs at the gateway: keep it in a VirtualService for the mesh"
 	deprecatedBy = "deprecated in Istio; write %s instead"
 	notTCP       = "wasmgate filters HTTP; TLS and TCP routes stay in a VirtualService of their own"
+	notRetries   = "not among the policy's retries fields (attempts, perTryTimeout, retryOn)"
 )
 
 // fields is the fate of every field of istio.io/api's VirtualService and of
@@ -59,7 +60,7 @@ var fields = map[string]rule{
 	"VirtualService.tcp":      refuse(notTCP),
 	"VirtualService.exportTo": refuse("the rendered VirtualService is visible in every namespace; import without exportTo, and restrict the rendered one by hand"),
 
-	"HTTPRoute.name":             carry(nil), // the policy route's name; its rules are the policy's (1 to 64 of A-Z a-z 0-9 _ . -)
+	"HTTPRoute.name":             carry(nil),
 	"HTTPRoute.match":            carry(nil),
 	"HTTPRoute.route":            carry(destinations),
 	"HTTPRoute.redirect":         refuse(fmt.Sprintf(notYet, "redirect")),
@@ -135,9 +136,9 @@ var fields = map[string]rule{
 	"HTTPRetry.attempts":                 carry(nil),
 	"HTTPRetry.perTryTimeout":            carry(nil),
 	"HTTPRetry.retryOn":                  carry(nil),
-	"HTTPRetry.retryRemoteLocalities":    refuse("not among the policy's retries fields (attempts, perTryTimeout, retryOn)"),
-	"HTTPRetry.retryIgnorePreviousHosts": refuse("not among the policy's retries fields (attempts, perTryTimeout, retryOn)"),
-	"HTTPRetry.backoff":                  refuse("not among the policy's retries fields (attempts, perTryTimeout, retryOn)"),
+	"HTTPRetry.retryRemoteLocalities":    refuse(notRetries),
+	"HTTPRetry.retryIgnorePreviousHosts": refuse(notRetries),
+	"HTTPRetry.backoff":                  refuse(notRetries),
 
 	"HTTPFaultInjection.delay":                  carry(nil),
 	"HTTPFaultInjection.abort":                  carry(nil),
