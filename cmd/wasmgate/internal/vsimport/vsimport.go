@@ -109,9 +109,7 @@ func Import(srcs []Source, o Options) (*Result, error) {
 	if len(im.routes) == 0 && !im.failed() {
 		im.errorf(Finding{Where: strings.Join(names(srcs), ", ")}, "no VirtualService with http rules")
 	}
-	if !im.failed() {
-		res.RouteTable = im.routeTable()
-	}
+	res.RouteTable = im.routeTable()
 	if !im.failed() {
 		res.doc = &object{{"routes", im.routes}}
 		res.Policy, _ = json.Marshal(res.doc) // an object of strings, numbers and objects always marshals
