@@ -53,7 +53,7 @@ const (
 // when the policy takes Istio's shape (name and value), or to carry(f) with
 // a mapping f when it does not.
 var fields = map[string]rule{
-	"VirtualService.hosts":    toRender("the rendered VirtualService's hosts (a short name as NAME.NAMESPACE.svc.cluster.local); every VirtualService imported together must have the same", hosts),
+	"VirtualService.hosts":    toRender("the rendered VirtualService's hosts (a short name as NAME.NAMESPACE.svc.cluster.local), and unless one is * an authority condition on every rule, as Istio applies the rules to these hosts only; the VirtualServices imported together cannot mix * with named hosts", hosts),
 	"VirtualService.gateways": toRender("the one gateway the rendered VirtualService binds to (not mesh); a name without namespace is read in the VirtualService's", gateways),
 	"VirtualService.http":     carry(httpRoutes),
 	"VirtualService.tls":      refuse(notTCP),

@@ -18,11 +18,48 @@ func httpRoutes(im *importer, f *field) {
 	}
 	for i, item := range list {
 		at := fmt.Sprintf("%s[%d]", f.at, i)
-		if r := im.single(at, f.fd, item); r != nil {
+		if r, ok := im.single(at, f.fd, item).(*object); ok {
+			im.scope(at, r)
 			im.routes = append(im.routes, r)
 			im.origins = append(im.origins, origin{im.doc.where, at})
 		}
 	}
+}
+
+// scope confines a route to the VirtualService's hosts, as Istio applies a
+// VirtualService to requests for them only, while the plugin sees every
+// request through the gateway: each match block is asked once per host, as
+// an authority condition. A block with an authority condition of its own
+// keeps it when it is one of the hosts.
+func (im *importer) scope(at string, r *object) {
+	hosts := im.doc.hosts
+	if len(hosts) == 0 || slices.Contains(hosts, "*") {
+		return
+	}
+	blocks := []any{&object{}}
+	if m, ok := r.get("match").([]any); ok {
+		blocks = m
+	}
+	var scoped []any
+	for i, b := range blocks {
+		block, ok := b.(*object)
+		if !ok {
+			continue
+		}
+		if cond, ok := block.get("authority").(*object); ok {
+			if exact, ok := cond.get("exact").(string); ok && slices.Contains(hosts, exact) {
+				scoped = append(scoped, block)
+			} else {
+				im.refuse(fmt.Sprintf("%s.match[%d].authority", at, i), "a second authority condition beside the VirtualService's hosts, which a policy match block cannot hold: match exactly one of the hosts, or import with hosts \"*\"")
+			}
+			continue
+		}
+		for _, h := range hosts {
+			c := append(slices.Clone(*block), member{"authority", &object{{"exact", h}}})
+			scoped = append(scoped, &c)
+		}
+	}
+	r.set("match", scoped)
 }
 
 // destinations carries the weights as Istio reads them: a single

@@ -28,6 +28,16 @@ func (o *object) set(k string, v any) {
 	*o = append(*o, member{k, v})
 }
 
+// get returns the value of k, nil when absent.
+func (o *object) get(k string) any {
+	for _, m := range *o {
+		if m.key == k {
+			return m.value
+		}
+	}
+	return nil
+}
+
 func (o *object) has(k string) bool {
 	for _, m := range *o {
 		if m.key == k {

@@ -2,6 +2,7 @@ package vsimport
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -50,28 +51,42 @@ func ReadRouteTable(file string) (RouteTable, error) {
 }
 
 // routeTable checks that the VirtualServices can share one rendered
-// VirtualService (one gateway, the same hosts) and returns it.
+// VirtualService and returns it: one gateway, and the hosts of all. Their
+// rules are confined to their own hosts (scope), so they can differ, except
+// that "*" cannot be mixed with named hosts: Istio gives a named host's
+// requests to its own VirtualServices only, and the rules of a "*" one
+// would take them here.
 func (im *importer) routeTable() RouteTable {
 	var t RouteTable
-	var first *document
+	var first, wildcard, named *document
 	for _, d := range im.docs {
 		im.doc = d
 		gw := im.gateway(d)
 		if len(d.hosts) == 0 {
 			im.bad("spec.hosts", "missing: import needs the hosts the rules serve")
+			continue
 		}
-		hosts := slices.Sorted(slices.Values(d.hosts))
-		switch {
-		case gw == "" || len(d.hosts) == 0:
-		case first == nil:
-			first, t = d, RouteTable{Gateway: gw, Hosts: d.hosts}
-			if !slices.Equal(d.hosts, []string{"*"}) {
-				im.warn("spec.hosts", "the rendered VirtualService routes only these hosts, but the plugin sees every request through the gateway: add a match on authority to keep other hosts' requests out of these routes")
+		if slices.Contains(d.hosts, "*") {
+			wildcard = cmp.Or(wildcard, d)
+		} else {
+			named = cmp.Or(named, d)
+		}
+		if wildcard != nil && named != nil {
+			other := map[*document]*document{wildcard: named, named: wildcard}[d]
+			im.refuse("spec.hosts", fmt.Sprintf("%s with %s's %s: import VirtualServices for \"*\" and for named hosts on their own", strings.Join(d.hosts, ", "), other.where, strings.Join(other.hosts, ", ")))
+			continue
+		}
+		for _, h := range d.hosts {
+			if !slices.Contains(t.Hosts, h) {
+				t.Hosts = append(t.Hosts, h)
 			}
+		}
+		switch {
+		case gw == "":
+		case first == nil:
+			first, t.Gateway = d, gw
 		case gw != t.Gateway:
 			im.refuse("spec.gateways", fmt.Sprintf("binds to %s, %s to %s: the policy is one gateway's; import each gateway's VirtualServices on their own", gw, first.where, t.Gateway))
-		case !slices.Equal(hosts, slices.Sorted(slices.Values(t.Hosts))):
-			im.refuse("spec.hosts", fmt.Sprintf("%s differ from the hosts of %s (%s): the policy applies to every host the gateway serves; import VirtualServices with the same hosts together", strings.Join(d.hosts, ", "), first.where, strings.Join(t.Hosts, ", ")))
 		}
 	}
 	return t

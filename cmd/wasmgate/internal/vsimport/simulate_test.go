@@ -50,6 +50,25 @@ func TestImport_Simulate(t *testing.T) {
 					}
 				})
 			}
+			t.Run("hosts", func(t *testing.T) {
+				// The rules of a VirtualService for shop.example.com take its
+				// requests only, as in Istio, though the plugin sees all.
+				res, err := importFiles(t, Options{}, "carried.yaml")
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := simulate.RunAll(wasm, res.Policy, 1, []simulate.Request{
+					{Method: "GET", Path: "/old/a", Authority: "shop.example.com", Client: simulate.DefaultClient, Line: "1"},
+					{Method: "GET", Path: "/old/a", Authority: "other.example.com", Client: simulate.DefaultClient, Line: "2"},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got[0].Route != "legacy" || got[0].UpstreamPath != "/new/a" || got[1].Route != "" || got[1].UpstreamPath != "/old/a" {
+					t.Errorf("shop.example.com: route %q, upstream %q; other.example.com: route %q, upstream %q; want legacy /new/a, none /old/a",
+						got[0].Route, got[0].UpstreamPath, got[1].Route, got[1].UpstreamPath)
+				}
+			})
 			t.Run("split", func(t *testing.T) {
 				res, err := importFiles(t, Options{}, "seed-split.yaml")
 				if err != nil {

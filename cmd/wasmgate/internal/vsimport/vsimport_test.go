@@ -119,7 +119,6 @@ func TestImport(t *testing.T) {
 		{"carried", "carried.yaml", Options{}, RouteTable{Gateway: "edge/public", Hosts: []string{"shop.example.com"}}, []string{
 			`testdata/carried.yaml: VirtualService shop: spec.http[0].match[0].authority: warning: matched without the request's port and ignoring case`,
 			`testdata/carried.yaml: VirtualService shop: spec.http[0].match[0].ignoreUriCase: warning: Istio ignores it for a regex uri; left out, so the regex stays case-sensitive as in Istio`,
-			`testdata/carried.yaml: VirtualService shop: spec.hosts: warning: the rendered VirtualService routes only these hosts, but the plugin sees every request through the gateway: add a match on authority to keep other hosts' requests out of these routes`,
 		}, []string{`routes[0].route[1]: warning: weight 0 and no "split.overrideHeader": no request reaches "reviews.prod.svc.cluster.local"`}},
 	}
 	for _, tc := range tests {
@@ -187,10 +186,12 @@ func TestImport_Errors(t *testing.T) {
 			"f.yaml: VirtualService vs: spec.gateways: not carried: more than one gateway: the policy is one gateway's; import each gateway's rules on their own"},
 		{"no hosts", []string{head + "spec:\n  gateways: [gw]\n" + route},
 			"f.yaml: VirtualService vs: spec.hosts: missing: import needs the hosts the rules serve"},
-		{"other hosts", []string{head + "spec:\n  hosts: [a.example]\n  gateways: [gw]\n" + route, strings.Replace(head, "vs", "vs2", 1) + "spec:\n  hosts: [b.example]\n  gateways: [gw]\n" + route},
-			"f.yaml: VirtualService vs2: spec.hosts: not carried: b.example differ from the hosts of f.yaml: VirtualService vs (a.example): the policy applies to every host the gateway serves; import VirtualServices with the same hosts together"},
+		{"* and named hosts", []string{head + "spec:\n  hosts: [a.example]\n  gateways: [gw]\n" + route, strings.Replace(head, "vs", "vs2", 1) + "spec:\n  hosts: [\"*\"]\n  gateways: [gw]\n" + route},
+			`f.yaml: VirtualService vs2: spec.hosts: not carried: * with f.yaml: VirtualService vs's a.example: import VirtualServices for "*" and for named hosts on their own`},
 		{"other gateway", []string{head + "spec:\n  hosts: [a]\n  gateways: [gw]\n" + route, strings.Replace(head, "vs", "vs2", 1) + "spec:\n  hosts: [a]\n  gateways: [other/gw]\n" + route},
 			"f.yaml: VirtualService vs2: spec.gateways: not carried: binds to other/gw, f.yaml: VirtualService vs to edge/gw: the policy is one gateway's; import each gateway's VirtualServices on their own"},
+		{"an authority match besides the hosts", []string{head + "spec:\n  hosts: [a.example]\n  gateways: [gw]\n  http:\n  - match: [{authority: {exact: b.example}}]\n    route:\n    - destination: {host: a}\n"},
+			`f.yaml: VirtualService vs: spec.http[0].match[0].authority: not carried: a second authority condition beside the VirtualService's hosts, which a policy match block cannot hold: match exactly one of the hosts, or import with hosts "*"`},
 		{"no http", []string{head + "spec:\n  hosts: [a]\n  gateways: [gw]\n"},
 			"f.yaml: no VirtualService with http rules"},
 		{"apiVersion", []string{strings.Replace(head, "networking.istio.io/v1", "networking.istio.io/v2", 1) + "spec: {}\n"},
@@ -231,5 +232,26 @@ func TestImport_Compiled(t *testing.T) {
 	}
 	if n := len(p.Routes()); n != 2 {
 		t.Errorf("%d routes, want one per VirtualService rule (2)", n)
+	}
+}
+
+// TestImport_Hosts: VirtualServices for different hosts share the rendered
+// VirtualService, each rule confined to its own hosts.
+func TestImport_Hosts(t *testing.T) {
+	vs := func(name, hosts string) string {
+		return "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: " + name + ", namespace: edge}\n" +
+			"spec:\n  hosts: [" + hosts + "]\n  gateways: [gw]\n  http:\n  - name: " + name + "\n    route:\n    - destination: {host: " + name + ".edge.svc.cluster.local}\n"
+	}
+	res, err := Import([]Source{{Name: "f.yaml", Data: []byte(vs("a", "a.example") + "---\n" + vs("b", "b.example, a.example"))}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a.example", "b.example"}; !slices.Equal(res.RouteTable.Hosts, want) {
+		t.Errorf("hosts = %v, want %v", res.RouteTable.Hosts, want)
+	}
+	want := `{"routes":[{"name":"a","route":[{"destination":{"host":"a.edge.svc.cluster.local"}}],"match":[{"authority":{"exact":"a.example"}}]},` +
+		`{"name":"b","route":[{"destination":{"host":"b.edge.svc.cluster.local"}}],"match":[{"authority":{"exact":"b.example"}},{"authority":{"exact":"a.example"}}]}]}`
+	if string(res.Policy) != want {
+		t.Errorf("policy:\n%s\nwant:\n%s", res.Policy, want)
 	}
 }
