@@ -19,9 +19,8 @@ func httpRoutes(im *importer, f *field) {
 	for i, item := range list {
 		at := fmt.Sprintf("%s[%d]", f.at, i)
 		if r, ok := im.single(at, f.fd, item).(*object); ok {
-			im.scope(at, r)
 			im.routes = append(im.routes, r)
-			im.origins = append(im.origins, origin{im.doc.where, at})
+			im.origins = append(im.origins, origin{where: im.doc.where, at: at, blocks: im.scope(at, r)})
 		}
 	}
 }
@@ -30,25 +29,26 @@ func httpRoutes(im *importer, f *field) {
 // VirtualService to requests for them only, while the plugin sees every
 // request through the gateway: each match block is asked once per host, as
 // an authority condition. A block with an authority condition of its own
-// keeps it when it is one of the hosts.
-func (im *importer) scope(at string, r *object) {
+// keeps it when it is one of the hosts. scope returns the index in the
+// VirtualService of each match block of the route, nil when unchanged.
+func (im *importer) scope(at string, r *object) (blocks []int) {
 	hosts := im.doc.hosts
 	if len(hosts) == 0 || slices.Contains(hosts, "*") {
-		return
+		return nil
 	}
-	blocks := []any{&object{}}
+	match := []any{&object{}}
 	if m, ok := r.get("match").([]any); ok {
-		blocks = m
+		match = m
 	}
 	var scoped []any
-	for i, b := range blocks {
+	for i, b := range match {
 		block, ok := b.(*object)
 		if !ok {
 			continue
 		}
 		if cond, ok := block.get("authority").(*object); ok {
 			if exact, ok := cond.get("exact").(string); ok && slices.Contains(hosts, exact) {
-				scoped = append(scoped, block)
+				scoped, blocks = append(scoped, block), append(blocks, i)
 			} else {
 				im.refuse(fmt.Sprintf("%s.match[%d].authority", at, i), "a second authority condition beside the VirtualService's hosts, which a policy match block cannot hold: match exactly one of the hosts, or import with hosts \"*\"")
 			}
@@ -56,10 +56,11 @@ func (im *importer) scope(at string, r *object) {
 		}
 		for _, h := range hosts {
 			c := append(slices.Clone(*block), member{"authority", &object{{"exact", h}}})
-			scoped = append(scoped, &c)
+			scoped, blocks = append(scoped, &c), append(blocks, i)
 		}
 	}
 	r.set("match", scoped)
+	return blocks
 }
 
 // destinations carries the weights as Istio reads them: a single

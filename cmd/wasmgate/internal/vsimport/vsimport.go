@@ -149,7 +149,22 @@ type importer struct {
 }
 
 // origin is the rule a policy route comes from.
-type origin struct{ where, at string }
+type origin struct {
+	where, at string
+	// blocks maps the route's match blocks to the rule's, when they differ
+	// (a block asked once per host).
+	blocks []int
+}
+
+// path returns the rule's path for rest, a path in the policy route.
+func (o origin) path(rest string) string {
+	var j int
+	if n, _ := fmt.Sscanf(rest, ".match[%d]", &j); n == 1 && j < len(o.blocks) {
+		_, after, _ := strings.Cut(rest, "]")
+		rest = fmt.Sprintf(".match[%d]%s", o.blocks[j], after)
+	}
+	return o.at + rest
+}
 
 // document is one VirtualService.
 type document struct {
@@ -403,7 +418,10 @@ func (im *importer) parse(policyJSON []byte) {
 		var i int
 		if n, _ := fmt.Sscanf(e.Path, "routes[%d]", &i); n == 1 && i < len(im.origins) {
 			_, rest, _ := strings.Cut(e.Path, "]")
-			f.Where, f.Path = im.origins[i].where, im.origins[i].at+rest
+			f.Where, f.Path = im.origins[i].where, im.origins[i].path(rest)
+		}
+		if n := len(im.errs); n > 0 && im.errs[n-1] == f {
+			continue // the same block, asked for another host
 		}
 		im.errs = append(im.errs, f)
 	}

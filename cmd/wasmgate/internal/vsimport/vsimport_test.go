@@ -192,6 +192,8 @@ func TestImport_Errors(t *testing.T) {
 			"f.yaml: VirtualService vs2: spec.gateways: not carried: binds to other/gw, f.yaml: VirtualService vs to edge/gw: the policy is one gateway's; import each gateway's VirtualServices on their own"},
 		{"an authority match besides the hosts", []string{head + "spec:\n  hosts: [a.example]\n  gateways: [gw]\n  http:\n  - match: [{authority: {exact: b.example}}]\n    route:\n    - destination: {host: a}\n"},
 			`f.yaml: VirtualService vs: spec.http[0].match[0].authority: not carried: a second authority condition beside the VirtualService's hosts, which a policy match block cannot hold: match exactly one of the hosts, or import with hosts "*"`},
+		{"the parser's error in a block asked per host", []string{head + "spec:\n  hosts: [a.example, b.example]\n  gateways: [gw]\n  http:\n  - match: [{uri: {prefix: /a}}, {uri: {regex: \"(\"}}]\n    route:\n    - destination: {host: a}\n"},
+			"f.yaml: VirtualService vs: spec.http[0].match[1].uri.regex: invalid regex \"(\": missing closing ): `(`"},
 		{"no http", []string{head + "spec:\n  hosts: [a]\n  gateways: [gw]\n"},
 			"f.yaml: no VirtualService with http rules"},
 		{"apiVersion", []string{strings.Replace(head, "networking.istio.io/v1", "networking.istio.io/v2", 1) + "spec: {}\n"},
