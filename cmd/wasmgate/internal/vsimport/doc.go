@@ -61,8 +61,9 @@ networking v1, v1beta1 and v1alpha3 schema) and that this file is current.
   the rule in a VirtualService of its own.
 - **with X**: a field of a message only a refused field X holds; it is carried as noted once X is.
 
-Import reads the values as istiod does (proto3): a field written with its zero value (` + "`weight: 0`" + `,
-` + "`ignoreUriCase: false`" + `) means what it means when absent.
+A refused field is refused whenever it is written, even with a value that does nothing
+(` + "`retries: {attempts: 0}`" + `): remove it. Values are checked as istiod reads them (protojson
+over the istio.io/api types), and the policy by the plugin's parser.
 
 | Field | Fate | Note |
 | --- | --- | --- |
