@@ -8,6 +8,7 @@
 //
 //	wasmgate lint         [-strict] POLICY
 //	wasmgate schema
+//	wasmgate import       [-o yaml|json] [-namespace NS] [-path-prefix] [-route-table FILE] VIRTUALSERVICES...
 //	wasmgate simulate     -policy POLICY [-wasm MODULE] [-json] REQUESTS
 //	wasmgate diff         -old POLICY -new POLICY [-wasm MODULE] [-json] REQUESTS
 //	wasmgate envoy-config -policy POLICY (-clusters | -wasm MODULE -upstream CLUSTER=ADDR...)
@@ -15,10 +16,12 @@
 //	wasmgate image digest -wasm out/wasmgate-tinygo.wasm [-variant compat|oci]
 //	wasmgate image check  -ref HOST/REPO:TAG|HOST/REPO@sha256:… [-wasm FILE]
 //	wasmgate render       -policy POLICY (-image oci://HOST/REPO@sha256:… | -ref HOST/REPO:TAG (-digest sha256:… | -wasm FILE))
-//	                      [-gateway [NS/]NAME] [-new-gateway] [-hosts H,…] [-fallback HOST[:PORT]] [-o yaml|json]
+//	                      [-gateway [NS/]NAME | -route-table FILE] [-new-gateway [-https-credential SECRET]] [-hosts H,…]
+//	                      [-fallback HOST[:PORT]] [-o yaml|json]
 //	wasmgate validate     -f istio.yaml [-digest sha256:…] [-wasm FILE]
 //
-// Exit status: 0 on success, 1 on an error (lint: an invalid policy), 2 when
+// Exit status: 0 on success, 1 on an error (lint: an invalid policy; import:
+// a refused field), 2 when
 // diff finds a changed verdict or lint -strict a warning.
 //
 // push and digest print the manifest digest (sha256:…), whose hex part
@@ -41,6 +44,7 @@ import (
 
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/oci"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/policyfile"
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/vsimport"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/wasmplugin"
 	"github.com/wasmgate/wasmgate/policy"
 )
@@ -67,7 +71,7 @@ func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) 
 type command func(context.Context, []string, io.Writer) error
 
 const (
-	usage      = "usage: wasmgate lint|schema|simulate|diff|envoy-config|image|render|validate [flags] (-h for each)"
+	usage      = "usage: wasmgate lint|schema|import|simulate|diff|envoy-config|image|render|validate [flags] (-h for each)"
 	imageUsage = "usage: wasmgate image push|digest|check [flags] (-h for each)"
 )
 
@@ -75,7 +79,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return dispatch(ctx, args, stdout, usage, map[string]command{
 		"image": image, "render": render, "validate": validate,
 		"schema": schema, "lint": lintCmd, "simulate": simulateCmd, "diff": diffCmd,
-		"envoy-config": envoyConfigCmd,
+		"envoy-config": envoyConfigCmd, "import": importCmd,
 	})
 }
 
@@ -275,7 +279,9 @@ func render(_ context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.Gateway, "gateway", "", "the Istio Gateway the VirtualService binds to, `[NS/]NAME` (default -name in -namespace)")
 	fs.BoolVar(&o.NewGateway, "new-gateway", false, "render that Gateway too (plain HTTP on -gateway-port, on the -selector workloads)")
 	gatewayPort := fs.Uint("gateway-port", 80, "the rendered Gateway's `port`")
+	fs.StringVar(&o.HTTPSCredential, "https-credential", "", "with -new-gateway: also serve HTTPS on port 443 with the TLS `secret` of this name (credentialName), and redirect plain HTTP to it")
 	fs.Var(&hosts, "hosts", "the VirtualService's and Gateway's `hosts`, comma-separated (default *)")
+	tableFile := fs.String("route-table", "", "take -gateway and -hosts from this `file`, written by import -route-table")
 	fs.StringVar(&o.Fallback, "fallback", "", "where requests no policy route takes go, `HOST[:PORT]` (default: a 404 reply)")
 	format := fs.String("o", "yaml", "output format: yaml or json")
 	if err := parse(fs, args, "policy"); err != nil {
@@ -291,6 +297,16 @@ func render(_ context.Context, args []string, stdout io.Writer) error {
 	o.Priority = int32(*priority)
 	o.TargetRefs = targets
 	o.Hosts = hosts
+	if *tableFile != "" {
+		if o.Gateway != "" || len(hosts) > 0 {
+			return errors.New("render: -route-table sets -gateway and -hosts: give one or the other")
+		}
+		t, err := vsimport.ReadRouteTable(*tableFile)
+		if err != nil {
+			return err
+		}
+		o.Gateway, o.Hosts = t.Gateway, t.Hosts
+	}
 	o.GatewayPort = uint32(*gatewayPort)
 	if f.wasm != "" {
 		if o.Digest != "" {

@@ -232,7 +232,7 @@ func TestRender_KubernetesReadsThePolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs, err := splitDocuments(out)
+	docs, err := SplitDocuments(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -622,8 +622,8 @@ func TestProtoErrorText(t *testing.T) {
 	if err == nil {
 		t.Fatal("protojson accepted a number for url")
 	}
-	if got, want := protoErrorText(err), "invalid value for string field url: 1"; got != want {
-		t.Errorf("protoErrorText(%q) = %q, want %q", err, got, want)
+	if got, want := ProtoErrorText(err), "invalid value for string field url: 1"; got != want {
+		t.Errorf("ProtoErrorText(%q) = %q, want %q", err, got, want)
 	}
 }
 
