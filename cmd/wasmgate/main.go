@@ -10,7 +10,9 @@
 //	wasmgate schema
 //	wasmgate simulate     -policy POLICY [-wasm MODULE] [-json] REQUESTS
 //	wasmgate diff         -old POLICY -new POLICY [-wasm MODULE] [-json] REQUESTS
-//	wasmgate envoy-config -policy POLICY (-clusters | -wasm MODULE -upstream CLUSTER=ADDR...)
+//	wasmgate envoy-config [-template FILE] [-policy POLICY] [-wasm MODULE] [-upstream CLUSTER=HOST:PORT]... [flags]
+//	wasmgate envoy-config -policy POLICY -clusters
+//	wasmgate envoy-config -check FILE [-policy POLICY]
 //	wasmgate image push   -wasm out/wasmgate-tinygo.wasm -ref HOST/REPO:TAG [-variant compat|oci]
 //	wasmgate image digest -wasm out/wasmgate-tinygo.wasm [-variant compat|oci]
 //	wasmgate image check  -ref HOST/REPO:TAG|HOST/REPO@sha256:… [-wasm FILE]

@@ -84,8 +84,7 @@ func checkRoute(path string, r *yaml.Node, controlled []string) []Finding {
 // from every request and then writes itself.
 func hintHeaders(hcm *yaml.Node, pol []byte) ([]string, error) {
 	if pol == nil {
-		plugin := pluginFilter(Value(hcm, "http_filters"))
-		v := Value(Value(Value(Value(plugin, "typed_config"), "config"), "configuration"), "value")
+		v := pluginPolicy(hcm)
 		if v == nil {
 			return nil, nil
 		}

@@ -209,7 +209,10 @@ func Derive(template []byte, o Options) ([]byte, error) {
 	}
 	t.port(root, o.AdminPort, "admin", "address", "socket_address", "port_value")
 	t.port(root, o.GatewayPort, "static_resources", "listeners", 0, "address", "socket_address", "port_value")
-	vhost := t.at(hcm, "route_config", "virtual_hosts", 0)
+	var vhost *yaml.Node
+	if pol != nil || o.RouteHeader {
+		vhost = t.at(hcm, "route_config", "virtual_hosts", 0)
+	}
 	if pol != nil && vhost != nil {
 		setKey(vhost, "routes", node(Routes(pol)))
 	}
@@ -319,6 +322,34 @@ func clusters(list *yaml.Node, templatePolicy, pol *policy.Policy, o Options) er
 				"socket_address": map[string]any{"address": host, "port_value": n}}}}}}}}))
 	}
 	return nil
+}
+
+// TemplatePolicy returns the plugin configuration (the policy) of a
+// template's first listener; nil when it runs no plugin.
+func TemplatePolicy(template []byte) ([]byte, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(template, &doc); err != nil {
+		return nil, err
+	}
+	if len(doc.Content) != 1 {
+		return nil, errors.New("not a YAML document")
+	}
+	t := &tree{}
+	hcm := t.at(doc.Content[0], "static_resources", "listeners", 0, "filter_chains", 0, "filters", 0, "typed_config")
+	if t.err != nil {
+		return nil, t.err
+	}
+	if v := pluginPolicy(hcm); v != nil {
+		return []byte(v.Value), nil
+	}
+	return nil, nil
+}
+
+// pluginPolicy returns the policy text node of the Wasm filter of the HTTP
+// connection manager hcm, or nil.
+func pluginPolicy(hcm *yaml.Node) *yaml.Node {
+	plugin := pluginFilter(Value(hcm, "http_filters"))
+	return Value(Value(Value(Value(plugin, "typed_config"), "config"), "configuration"), "value")
 }
 
 // pluginFilter returns the Wasm filter of an http_filters list, or nil.
