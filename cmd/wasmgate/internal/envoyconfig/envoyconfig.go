@@ -132,6 +132,9 @@ func Routes(pol *policy.Policy) []Route {
 type Options struct {
 	// Policy is the plugin configuration (JSON); nil keeps the template's.
 	Policy []byte
+	// Unchecked puts a Policy the plugin refuses in all the same, the route
+	// table then being the template policy's: to see how Envoy refuses it.
+	Unchecked bool
 	// Wasm is the module's path; "" keeps the template's.
 	Wasm string
 	// GatewayPort and AdminPort are the first listener's and the admin
@@ -194,10 +197,12 @@ func Derive(template []byte, o Options) ([]byte, error) {
 	}
 	if o.Policy != nil {
 		p, err := policy.Parse(o.Policy)
-		if err != nil {
+		if err != nil && !o.Unchecked {
 			return nil, fmt.Errorf("policy: %w", err)
 		}
-		pol = p
+		if err == nil {
+			pol = p
+		}
 		v := t.at(config, "configuration", "value")
 		v.Value, v.Style = string(o.Policy), yaml.LiteralStyle
 	}
@@ -261,11 +266,6 @@ func clusters(list *yaml.Node, templatePolicy, pol *policy.Policy, o Options) er
 	if pol != nil {
 		for _, c := range needs(pol) {
 			need = append(need, c.Name)
-		}
-		for _, r := range pol.Routes() {
-			if g := r.GlobalLimit; g != nil && !slices.Contains(need, g.Cluster) {
-				need = append(need, g.Cluster)
-			}
 		}
 	}
 	need = append(need, DefaultCluster)

@@ -8,8 +8,8 @@ import (
 
 // Register sets o's fields from flags of fs, the ones `wasmgate
 // envoy-config` and the benchmark's `bench config` share: -wasm,
-// -gateway-port, -admin-port, -upstream, -like, -no-access-log, -no-plugin,
-// -route-header. Ports default to Keep.
+// -gateway-port, -admin-port, -upstream, -like, -unchecked, -no-access-log,
+// -no-plugin, -route-header. Ports default to Keep.
 func (o *Options) Register(fs *flag.FlagSet) {
 	o.GatewayPort, o.AdminPort = Keep, Keep
 	o.Upstreams, o.Like = map[string]string{}, map[string]string{}
@@ -20,6 +20,7 @@ func (o *Options) Register(fs *flag.FlagSet) {
 		"`CLUSTER=HOST:PORT`: the cluster's one endpoint; a cluster the template lacks is added (repeatable)")
 	fs.Var(pairs{o.Like, "CLUSTER=TEMPLATE_CLUSTER"}, "like",
 		"`CLUSTER=TEMPLATE_CLUSTER`: an added cluster copies that one's settings (default "+DefaultCluster+"; repeatable)")
+	fs.BoolVar(&o.Unchecked, "unchecked", false, "put a -policy the plugin refuses in all the same (to see how Envoy refuses it)")
 	fs.BoolVar(&o.NoAccessLog, "no-access-log", false, "remove the access log")
 	fs.BoolVar(&o.NoPlugin, "no-plugin", false, "remove the Wasm filter (the router alone)")
 	fs.BoolVar(&o.RouteHeader, "route-header", false, "add "+RouteHeader+" (the policy route that matched) to every response")
