@@ -86,14 +86,7 @@ func replayCase(t *testing.T, b build, dir string) (requests, checks int) {
 	args := []string{"-policy", policyFile, "-route-header"}
 	for _, line := range strings.Split(strings.TrimSpace(runCLI(t, "envoy-config", "-policy", policyFile, "-clusters")), "\n") {
 		cluster, _, _ := strings.Cut(line, " ")
-		cmd, addr, err := startUpstream(cluster, "")
-		if cmd != nil {
-			t.Cleanup(func() { stopProcess(cmd) })
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		args = append(args, "-upstream", cluster+"="+addr)
+		args = append(args, upstreamFlag(t, cluster)...)
 	}
 	gw := awaitGateway(t, runEnvoy(t, envoyConfig(t, "envoy.yaml", b.wasm, nil, args...)))
 

@@ -41,3 +41,17 @@ func envoyConfig(t *testing.T, template, wasm string, policy any, args ...string
 	}
 	return runCLI(t, append(cmd, args...)...)
 }
+
+// upstreamFlag starts a demo upstream answering as cluster, stopped at
+// cleanup, and returns the envoy-config flag that puts the cluster on it.
+func upstreamFlag(t *testing.T, cluster string) []string {
+	t.Helper()
+	cmd, addr, err := startUpstream(cluster, "")
+	if cmd != nil {
+		t.Cleanup(func() { stopProcess(cmd) })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{"-upstream", cluster + "=" + addr}
+}

@@ -18,14 +18,7 @@ func TestEnvoy_RouteTable(t *testing.T) {
 	// that reached it would fail there rather than be answered.
 	var extra []string
 	for _, name := range []string{"internal-admin", "ratelimit"} {
-		cmd, addr, err := startUpstream(name, "")
-		if cmd != nil {
-			t.Cleanup(func() { stopProcess(cmd) })
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		extra = append(extra, "-upstream", name+"="+addr)
+		extra = append(extra, upstreamFlag(t, name)...)
 	}
 	policies := []struct {
 		name   string

@@ -129,10 +129,8 @@ func requestsArg(fs *flag.FlagSet, args []string, required ...string) ([]simulat
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range required {
-		if fs.Lookup(name).Value.String() == "" {
-			return nil, fmt.Errorf("%s: -%s is required", fs.Name(), name)
-		}
+	if err := requireFlags(fs, required...); err != nil {
+		return nil, err
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {
