@@ -133,4 +133,3 @@ func editPolicy(text []byte, e limits, found *int) ([]byte, error) {
 	out, err := json.MarshalIndent(policy, "", "  ")
 	return append(out, '\n'), err
 }
-
