@@ -25,7 +25,8 @@ import "time"
 type Policy struct {
 	routes            []*Route
 	counters          []string // every counter name, indexed by Counter
-	hintHeaders       []string // every route's hint header, once
+	hintHeaders       []string // the headers a route table routes on, once
+	hintKey           string
 	usesClientAddress bool
 	usesMethod        bool
 	usesAuthority     bool
@@ -106,6 +107,7 @@ type Split struct {
 	cumulative []uint64 // cumulative weights; last is the sum
 	sticky     stickyKey
 	override   string // lower-case header name, "" when none
+	key        string // the policy's hintKey, written beside the hint
 }
 
 // OverrideHeader is the request header that names a destination to use

@@ -102,7 +102,10 @@ type entrySource struct {
 }
 
 // resolve returns the entry's value for req; ok is false when the request
-// lacks it (a missing header without default).
+// lacks it and there is no default. A header counts by its first value
+// with surrounding whitespace trimmed, as Envoy's rate limit action reads
+// the first; an empty value counts as missing, so no spelling of "no
+// value" escapes the default.
 func (e *entrySource) resolve(req *Request) (string, bool) {
 	var v string
 	var ok bool
@@ -110,7 +113,9 @@ func (e *entrySource) resolve(req *Request) (string, bool) {
 	case entryConstant:
 		return e.value, true
 	case entryHeader:
-		v, ok = header(req, e.name)
+		v, _ = firstHeader(req, e.name)
+		v = trimOWS(v)
+		ok = v != ""
 	case entryAuthority:
 		v, ok = req.Authority, req.Authority != ""
 	case entryMethod:

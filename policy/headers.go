@@ -80,8 +80,8 @@ func (tp *templatePart) value(req *Request, d *Decision) string {
 	return ""
 }
 
-// requestValue reads a request header, or one of the pseudo-headers the
-// Request carries as fields.
+// requestValue reads a request header (its first value, as Envoy's
+// %REQ()% does), or one of the pseudo-headers the Request carries as fields.
 func requestValue(req *Request, name string) (string, bool) {
 	if req == nil {
 		return "", false
@@ -94,7 +94,7 @@ func requestValue(req *Request, name string) (string, bool) {
 	case ":path":
 		return req.Path, req.Path != ""
 	}
-	return header(req, name)
+	return firstHeader(req, name)
 }
 
 // clientAddress is the downstream address without port (and without the

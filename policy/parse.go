@@ -116,11 +116,16 @@ func (p *parser) policy(doc gjson.Result) *Policy {
 	}
 	o.prefix = ""
 	logRequests, _ := o.flag("logRequests")
+	hintKey, ok := o.str("hintKey")
+	if ok && !validHintKey(hintKey) {
+		p.fail("hintKey", "must be 16 to 256 of A-Z a-z 0-9 _ -, got %d characters", len(hintKey))
+		hintKey = ""
+	}
 	items, ok := o.list("routes")
 	if !ok {
 		return nil
 	}
-	pol := &Policy{routes: make([]*Route, 0, len(items)), logRequests: logRequests}
+	pol := &Policy{routes: make([]*Route, 0, len(items)), logRequests: logRequests, hintKey: hintKey}
 	firstByName := map[string]int{}
 	for i, item := range items {
 		path := index("routes", i)

@@ -97,8 +97,9 @@ type LimitVerdict struct {
 // indexed by Counter. The slice must not be modified.
 func (p *Policy) Counters() []string { return p.counters }
 
-// HintHeaders returns the hint header names of all routes: a client-sent
-// one is removed from every request.
+// HintHeaders returns the headers a route table routes on: every route's
+// hint header, ShippedHintHeader, DefaultHintHeader, RouteHeader and
+// KeyHeader. A client-sent one is removed from every request.
 func (p *Policy) HintHeaders() []string { return p.hintHeaders }
 
 // RouteCounter is the name of a route's counter name (e.g.

@@ -65,8 +65,8 @@ func uvarintLen(n int) int {
 // # Notes
 //
 // A descriptor is left out, as Envoy does, when one of its requestHeaders
-// entries finds no header (nor an empty one) and has neither skipIfAbsent
-// nor defaultValue. Constant entries are encoded once, at Parse; AppendRequest
+// entries finds no value (an absent, empty or blank header) and has neither
+// skipIfAbsent nor defaultValue. Constant entries are encoded once, at Parse; AppendRequest
 // allocates nothing beyond dst's growth.
 func (g *GlobalLimit) AppendRequest(dst []byte, req *Request) ([]byte, int) {
 	dst = append(dst, g.domainField...)

@@ -167,5 +167,7 @@ var (
 		Fields: []*Field{
 			required("routes", &Schema{Kind: KindList, Items: schemaRoute, MinItems: 1, Doc: "Routes in match order."}),
 			optional("logRequests", boolDecl("Log one debug-level line per request: route, rewrite, destination, limit verdict.")),
+			optional("hintKey", &Schema{Kind: KindString, Pattern: hintKeyPattern,
+				Doc: "A secret written as " + KeyHeader + " beside every hint, for route tables that require it."}),
 		}}
 )

@@ -194,6 +194,9 @@ func (u *splitUnit) choose(req *Request, _ string, _ int, random uint64, d *Deci
 
 func (u *splitUnit) step(plan *Plan, _ *Request, _ Env) bool {
 	plan.Request = append(plan.Request, Edit{Kind: HeaderSet, Name: u.s.HintHeader, Value: plan.Destination.Hint})
+	if u.s.key != "" {
+		plan.Request = append(plan.Request, Edit{Kind: HeaderSet, Name: KeyHeader, Value: u.s.key})
+	}
 	plan.RouteChanged = true
 	return true
 }

@@ -116,7 +116,6 @@ func (p *parser) route(path string, i int, v gjson.Result) *Route {
 // compilePlans names every counter of the policy and collects the hint
 // headers, once, so plans carry only indices.
 func (p *Policy) compilePlans() {
-	seen := map[string]bool{}
 	for _, r := range p.routes {
 		def := func(name string) Counter {
 			p.counters = append(p.counters, RouteCounter(r.Name, name))
@@ -125,9 +124,6 @@ func (p *Policy) compilePlans() {
 		for _, u := range r.units {
 			u.counters(def)
 		}
-		if s := r.Split; s != nil && !seen[s.HintHeader] {
-			seen[s.HintHeader] = true
-			p.hintHeaders = append(p.hintHeaders, s.HintHeader)
-		}
 	}
+	p.collectHintHeaders()
 }
