@@ -9,7 +9,9 @@ import "strings"
 //
 // A header sent more than once reads as its values joined with ",", as
 // Envoy's router matches it: a client cannot slip past a rule by sending a
-// header twice.
+// header twice. Cookie lines are joined with "; ", as Envoy joins HTTP/2
+// cookie crumbs, so each line's cookies stay readable. FirstHeader reads
+// the first value alone, for %REQ()% and rate limit descriptors.
 type headerView struct {
 	pairs  [][2]string
 	loaded bool
@@ -45,13 +47,28 @@ func (v *headerView) Header(name string) (string, bool) {
 	return v.pairs[first][1], true
 }
 
-// joined returns every value of name from the first one on, joined with ",".
+// FirstHeader implements policy.FirstHeaderGetter.
+func (v *headerView) FirstHeader(name string) (string, bool) {
+	for i := range v.pairs {
+		if v.pairs[i][0] == name {
+			return v.pairs[i][1], true
+		}
+	}
+	return "", false
+}
+
+// joined returns every value of name from the first one on, joined with
+// "," ("; " for cookie).
 func (v *headerView) joined(name string, first int) string {
+	sep := ","
+	if name == "cookie" {
+		sep = "; "
+	}
 	var b strings.Builder
 	b.WriteString(v.pairs[first][1])
 	for _, p := range v.pairs[first+1:] {
 		if p[0] == name {
-			b.WriteByte(',')
+			b.WriteString(sep)
 			b.WriteString(p[1])
 		}
 	}
