@@ -131,9 +131,11 @@ wasmplugin: $(IMAGE_WASM) ## render out/istio.yaml (WasmPlugin + VirtualService)
 # build of the plugin does not change it. `make push` prints the real digest
 # and `make wasmplugin` writes it. TestRender_Deploy fails when the file
 # differs from a fresh render in anything but the digest.
+# Its hintKey is a placeholder too: `make wasmplugin` renders a random one.
 PLACEHOLDER_DIGEST := sha256:0000000000000000000000000000000000000000000000000000000000000000
+PLACEHOLDER_HINT_KEY := REPLACE-this-example-hint-key
 deploy/istio.yaml: deploy/policy.json
-	{ sed '/^[^#]/,$$d' $@; $(WASMGATE) render -policy deploy/policy.json -ref registry.example.com/wasmgate:0.1.0 -digest $(PLACEHOLDER_DIGEST) -new-gateway; } > $@.tmp
+	{ sed '/^[^#]/,$$d' $@; $(WASMGATE) render -policy deploy/policy.json -ref registry.example.com/wasmgate:0.1.0 -digest $(PLACEHOLDER_DIGEST) -hint-key $(PLACEHOLDER_HINT_KEY) -new-gateway; } > $@.tmp
 	mv $@.tmp $@
 
 check: ## format, vet, regenerate, tidy; fails on a dirty tree

@@ -292,6 +292,7 @@ func render(_ context.Context, args []string, stdout io.Writer) error {
 	fs.Var(&hosts, "hosts", "the VirtualService's and Gateway's `hosts`, comma-separated (default *)")
 	tableFile := fs.String("route-table", "", "take -gateway and -hosts from this `file`, written by import -route-table")
 	fs.StringVar(&o.Fallback, "fallback", "", "where requests no policy route takes go, `HOST[:PORT]` (default: a 404 reply)")
+	fs.StringVar(&o.HintKey, "hint-key", "", "the hintKey the objects use when the policy has none, 16 to 256 of A-Z a-z 0-9 _ - (default: a random `key`)")
 	format := fs.String("o", "yaml", "output format: yaml or json")
 	if err := parse(fs, args, "policy"); err != nil {
 		return err

@@ -50,8 +50,8 @@ func TestRun_PushCheckRender(t *testing.T) {
 			if got := runOK(t, "image", "check", "-ref", ref, "-wasm", wasm); got != want {
 				t.Errorf("check = %q, want %q", got, want)
 			}
-			byDigest := runOK(t, "render", "-policy", policyFile, "-ref", ref, "-digest", digest)
-			byWasm := runOK(t, "render", "-policy", policyFile, "-ref", ref, "-wasm", wasm, "-variant", variant)
+			byDigest := runOK(t, "render", "-policy", policyFile, "-ref", ref, "-digest", digest, "-hint-key", "main-test-hint-key-0001")
+			byWasm := runOK(t, "render", "-policy", policyFile, "-ref", ref, "-wasm", wasm, "-variant", variant, "-hint-key", "main-test-hint-key-0001")
 			if byDigest != byWasm {
 				t.Errorf("render -digest:\n%s\nrender -wasm:\n%s", byDigest, byWasm)
 			}

@@ -7,7 +7,10 @@ package wasmplugin
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -80,6 +83,10 @@ type Options struct {
 	// Fallback is where requests that no policy route takes go: "host" or
 	// "host:port" of a service. Default: a 404 direct response.
 	Fallback string
+	// HintKey is the hintKey the objects use when the policy has none: it
+	// goes into the pluginConfig, and every hint rule requires it. Default:
+	// a random one, so each deployment has its own.
+	HintKey string
 }
 
 // TargetRef names a Gateway API object a WasmPlugin attaches to.
@@ -150,6 +157,10 @@ func Render(policyJSON []byte, o Options) (Objects, error) {
 	if err := json.Compact(&compact, policyJSON); err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
+	pluginConfig, pol, err := withHintKey(compact.Bytes(), pol, o.HintKey)
+	if err != nil {
+		return nil, err
+	}
 	ref, digest, err := imageDigest(o.Image, o.Digest)
 	if err != nil {
 		return nil, err
@@ -171,7 +182,7 @@ func Render(policyJSON []byte, o Options) (Objects, error) {
 		Phase:           or(o.Phase, "STATS"),
 		Priority:        o.Priority,
 		FailStrategy:    or(o.FailStrategy, "FAIL_CLOSE"),
-		PluginConfig:    json.RawMessage(compact.Bytes()),
+		PluginConfig:    json.RawMessage(pluginConfig),
 	}
 	if len(o.Selector) > 0 {
 		spec.Selector = &Selector{MatchLabels: o.Selector}
@@ -210,6 +221,35 @@ func Render(policyJSON []byte, o Options) (Objects, error) {
 		return nil, err
 	}
 	return objs, nil
+}
+
+// withHintKey returns the plugin configuration and its policy with a
+// hintKey: the policy's own, else key, else a random one of 32 characters.
+func withHintKey(compact []byte, pol *policy.Policy, key string) ([]byte, *policy.Policy, error) {
+	if pol.HintKey() != "" {
+		if key != "" && key != pol.HintKey() {
+			return nil, nil, errors.New("hint key: the policy has its own hintKey")
+		}
+		return compact, pol, nil
+	}
+	if key == "" {
+		b := make([]byte, 24)
+		if _, err := rand.Read(b); err != nil {
+			return nil, nil, fmt.Errorf("hint key: %w", err)
+		}
+		key = base64.RawURLEncoding.EncodeToString(b)
+	}
+	keyJSON, err := json.Marshal(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	config := append(append([]byte(`{"hintKey":`), keyJSON...), ',')
+	config = append(config, compact[1:]...)
+	pol, err = policy.Parse(config)
+	if err != nil {
+		return nil, nil, fmt.Errorf("hint key: %w", err)
+	}
+	return config, pol, nil
 }
 
 // checkNames checks the names Kubernetes will check, with its own rules.
@@ -252,6 +292,13 @@ type (
 		Match          []httpMatch     `json:"match,omitempty"`
 		Route          []routeDest     `json:"route,omitempty"`
 		DirectResponse *directResponse `json:"directResponse,omitempty"`
+		Headers        *headers        `json:"headers,omitempty"`
+	}
+	headers struct {
+		Request headerOps `json:"request"`
+	}
+	headerOps struct {
+		Remove []string `json:"remove"`
 	}
 	httpMatch struct {
 		Headers map[string]stringMatch `json:"headers"`
@@ -303,7 +350,9 @@ type (
 const FallbackRoute = "wasmgate-fallback"
 
 // virtualService routes each (hint header, hint) pair the policy can write to
-// its destination, exactly, then everything else to fallback.
+// its destination, exactly, then everything else to fallback. Each hint
+// rule also requires the policy's hintKey, and removes it before
+// forwarding: without the plugin, no request carries it.
 func virtualService(pol *policy.Policy, name, namespace, gateway string, hosts []string, fallback string) (Object, error) {
 	spec := vsSpec{Hosts: hosts, Gateways: []string{gateway}}
 	type written struct {
@@ -330,9 +379,10 @@ func virtualService(pol *policy.Policy, name, namespace, gateway string, hosts [
 			}
 			seen[key] = written{dest, at}
 			spec.HTTP = append(spec.HTTP, httpRoute{
-				Name:  r.Name + "-" + strconv.Itoa(d.Index),
-				Match: []httpMatch{{Headers: map[string]stringMatch{key[0]: {Exact: d.Hint}}}},
-				Route: []routeDest{{Destination: dest}},
+				Name:    r.Name + "-" + strconv.Itoa(d.Index),
+				Match:   []httpMatch{{Headers: map[string]stringMatch{key[0]: {Exact: d.Hint}, policy.KeyHeader: {Exact: pol.HintKey()}}}},
+				Route:   []routeDest{{Destination: dest}},
+				Headers: &headers{Request: headerOps{Remove: []string{policy.KeyHeader}}},
 			})
 		}
 	}

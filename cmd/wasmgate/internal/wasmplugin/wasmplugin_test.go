@@ -147,11 +147,13 @@ func TestRender(t *testing.T) {
 				if !reflect.DeepEqual(wp.Selector.GetMatchLabels(), tc.labels) {
 					t.Errorf("%s: matchLabels = %v, want %v", format, wp.Selector.GetMatchLabels(), tc.labels)
 				}
-				// pluginConfig must reach the plugin as the policy it was given.
+				// pluginConfig must reach the plugin as the policy it was
+				// given, with a generated hintKey.
 				config, err := protojson.Marshal(wp.PluginConfig)
 				if err != nil {
 					t.Fatal(err)
 				}
+				config = withoutHintKey(t, config)
 				if !sameJSON(t, config, pol) {
 					t.Errorf("%s: pluginConfig = %s\nwant %s", format, config, pol)
 				}
@@ -174,7 +176,8 @@ func TestRender_VirtualService(t *testing.T) {
 	  {"name": "ratings", "match": [{"uri": {"prefix": "/ratings"}}],
 	   "route": [{"destination": {"host": "ratings.prod.svc.cluster.local", "port": 9080}}],
 	   "split": {"hintHeader": "x-route-to"}}]}`)
-	objs, err := Render(pol, Options{Image: "registry.example/wasmgate:v1", Digest: digest, Gateway: "edge/public", Hosts: []string{"shop.example.com"}, Fallback: "web.prod.svc.cluster.local:80"})
+	objs, err := Render(pol, Options{Image: "registry.example/wasmgate:v1", Digest: digest, Gateway: "edge/public", Hosts: []string{"shop.example.com"}, Fallback: "web.prod.svc.cluster.local:80",
+		HintKey: testHintKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +279,7 @@ func TestRender_Deploy(t *testing.T) {
 	_, digest := testImage(t)
 	objs, err := Render(seedPolicy(t), Options{
 		// As the Makefile's deploy/istio.yaml target renders it.
-		Image: "registry.example.com/wasmgate:0.1.0", Digest: digest, NewGateway: true,
+		Image: "registry.example.com/wasmgate:0.1.0", Digest: digest, NewGateway: true, HintKey: exampleHintKey,
 	})
 	if err != nil {
 		t.Fatal(err)
