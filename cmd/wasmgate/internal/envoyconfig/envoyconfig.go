@@ -79,6 +79,8 @@ type Route struct {
 	Name  string      `yaml:"name"`
 	Match RouteMatch  `yaml:"match"`
 	Route RouteAction `yaml:"route"`
+	// RequestHeadersToRemove is the hint key's header on a hint route.
+	RequestHeadersToRemove []string `yaml:"request_headers_to_remove,omitempty"`
 }
 
 // RouteMatch matches every path, and the hint header when Headers is set.
@@ -106,7 +108,9 @@ type RouteAction struct {
 // Routes returns the route table of a policy: for every route's hint header
 // and every hint its destinations write there, in policy order, a route
 // matching exactly that value and sending to the cluster of that name; then
-// the default route to DefaultCluster.
+// the default route to DefaultCluster. When the policy has a hintKey, each
+// hint route also requires it (exact) and removes it before forwarding, so
+// without the plugin every request takes the default route.
 func Routes(pol *policy.Policy) []Route {
 	var out []Route
 	for _, r := range pol.Routes() {
@@ -119,9 +123,14 @@ func Routes(pol *policy.Policy) []Route {
 			if slices.ContainsFunc(out, func(r Route) bool { return r.Name == name }) {
 				continue
 			}
-			out = append(out, Route{Name: name,
+			route := Route{Name: name,
 				Match: RouteMatch{Prefix: "/", Headers: []HeaderMatch{{Name: h, StringMatch: StringMatch{Exact: d.Hint}}}},
-				Route: RouteAction{Cluster: d.Hint}})
+				Route: RouteAction{Cluster: d.Hint}}
+			if key := pol.HintKey(); key != "" {
+				route.Match.Headers = append(route.Match.Headers, HeaderMatch{Name: policy.KeyHeader, StringMatch: StringMatch{Exact: key}})
+				route.RequestHeadersToRemove = []string{policy.KeyHeader}
+			}
+			out = append(out, route)
 		}
 	}
 	return append(out, Route{Name: "default", Match: RouteMatch{Prefix: "/"}, Route: RouteAction{Cluster: DefaultCluster}})

@@ -1,6 +1,7 @@
 package envoyconfig
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -164,6 +165,31 @@ func TestRoutes(t *testing.T) {
 	}
 	want := []string{"x-h=a x-h:a → a", "x-h=a|v2 x-h:a|v2 → a|v2", "x-h=a3 x-h:a3 → a3",
 		"x-wasmgate-destination=b x-wasmgate-destination:b → b", "default - → default-backend"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("routes:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestRoutes_HintKey checks that a policy's hintKey is required by every
+// hint route and removed there, and that the default route needs none.
+func TestRoutes_HintKey(t *testing.T) {
+	const key = "route-table-key-0123"
+	pol, err := policy.Parse([]byte(`{"hintKey": "` + key + `", "routes": [
+	  {"route": [{"destination": {"host": "a"}, "weight": 1}, {"destination": {"host": "b"}, "weight": 1}], "split": {"hintHeader": "x-route-to"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range Routes(pol) {
+		line := r.Name + " →"
+		for _, h := range r.Match.Headers {
+			line += " " + h.Name + ":" + h.StringMatch.Exact
+		}
+		got = append(got, line+" remove"+fmt.Sprint(r.RequestHeadersToRemove))
+	}
+	want := []string{"x-route-to=a → x-route-to:a x-wasmgate-key:" + key + " remove[x-wasmgate-key]",
+		"x-route-to=b → x-route-to:b x-wasmgate-key:" + key + " remove[x-wasmgate-key]",
+		"default → remove[]"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("routes:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

@@ -70,6 +70,17 @@ type route struct {
 			Rewrite string `json:"rewrite"`
 		} `json:"uriRegexRewrite"`
 	} `json:"rewrite"`
+	GlobalRateLimit *struct {
+		RateLimits []struct {
+			Actions []struct {
+				RequestHeaders *struct {
+					HeaderName   string  `json:"headerName"`
+					DefaultValue *string `json:"defaultValue"`
+					SkipIfAbsent bool    `json:"skipIfAbsent"`
+				} `json:"requestHeaders"`
+			} `json:"actions"`
+		} `json:"rateLimits"`
+	} `json:"globalRateLimit"`
 }
 
 type matchBlock struct {
@@ -142,6 +153,18 @@ func (w *warnings) route(d *document, routes []*policy.Route, i int) {
 		for _, dst := range s.Destinations {
 			if dst.Weight == 0 && s.OverrideHeader() == "" {
 				w.add(fmt.Sprintf("%s.route[%d]", path, dst.Index), `weight 0 and no "split.overrideHeader": no request reaches %q`, dst.Host)
+			}
+		}
+	}
+	if g := r.GlobalRateLimit; g != nil {
+		for j, d := range g.RateLimits {
+			for k, a := range d.Actions {
+				h := a.RequestHeaders
+				if h == nil || h.DefaultValue != nil || h.SkipIfAbsent || strings.HasPrefix(h.HeaderName, ":") {
+					continue
+				}
+				w.add(fmt.Sprintf("%s.globalRateLimit.rateLimits[%d].actions[%d].requestHeaders", path, j, k),
+					`a client that omits %s is never counted by this descriptor; add "defaultValue" or "skipIfAbsent"`, strings.ToLower(h.HeaderName))
 			}
 		}
 	}

@@ -35,6 +35,12 @@ func TestLint(t *testing.T) {
 		{name: "client address key", policy: `{"routes": [{"rateLimit": {"tokenBucket": {"maxTokens": 1, "fillInterval": "1s"}, "key": {"clientAddress": true}}}]}`, want: []string{
 			`routes[0].rateLimit.key.clientAddress: warning: clients behind one NAT or proxy share an address and one budget, and an IPv6 client can change address at will; prefer a header a trusted proxy sets, such as an authenticated user id`,
 		}},
+		{name: "descriptor a client escapes by omitting its header", policy: `{"routes": [{"globalRateLimit": {"domain": "d", "cluster": "rl", "rateLimits": [
+		  {"actions": [{"requestHeaders": {"headerName": "X-User", "descriptorKey": "user"}}, {"requestHeaders": {"headerName": ":path", "descriptorKey": "path"}}]},
+		  {"actions": [{"requestHeaders": {"headerName": "x-user", "descriptorKey": "user", "defaultValue": "anonymous"}}]},
+		  {"actions": [{"requestHeaders": {"headerName": "x-user", "descriptorKey": "user", "skipIfAbsent": true}}]}]}}]}`, want: []string{
+			`routes[0].globalRateLimit.rateLimits[0].actions[0].requestHeaders: warning: a client that omits x-user is never counted by this descriptor; add "defaultValue" or "skipIfAbsent"`,
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
