@@ -72,11 +72,17 @@ func (k stickyKey) value(req *Request) string {
 	return ""
 }
 
-// cookie returns the value of the named cookie in a Cookie header.
+// cookie returns the value of the named cookie in a Cookie header. Pairs
+// end at ";" or ",": no cookie value holds a comma (RFC 6265), so Cookie
+// lines a proxy joined with "," read as well as lines joined with "; ".
 func cookie(h, name string) string {
 	for h != "" {
-		var pair string
-		pair, h, _ = strings.Cut(h, ";")
+		pair := h
+		if i := strings.IndexAny(h, ";,"); i >= 0 {
+			pair, h = h[:i], h[i+1:]
+		} else {
+			h = ""
+		}
 		k, v, ok := strings.Cut(pair, "=")
 		if ok && strings.TrimSpace(k) == name {
 			return strings.Trim(strings.TrimSpace(v), `"`)

@@ -148,6 +148,8 @@ func TestCookie(t *testing.T) {
 		{name: "quoted", header: `s="xyz"`, cookieName: "s", want: "xyz"},
 		{name: "absent", header: "a=1", cookieName: "b", want: ""},
 		{name: "name is not a suffix match", header: "xa=1", cookieName: "a", want: ""},
+		{name: "lines joined with \"; \"", header: "theme=dark; s=u1", cookieName: "s", want: "u1"},
+		{name: "lines joined with \",\"", header: "theme=dark,s=u1", cookieName: "s", want: "u1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
