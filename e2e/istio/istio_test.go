@@ -72,13 +72,16 @@ func testGateway(t *testing.T, b build, envoy, registry string, v1, v2 upstream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	render := func(policy []byte) string {
+	// One hintKey for every render: an update replaces the WasmPlugin only,
+	// and the VirtualService's hint rules require the key of the first.
+	render := func(policy []byte, args ...string) string {
 		t.Helper()
 		file := filepath.Join(t.TempDir(), "policy.json")
 		if err := os.WriteFile(file, policy, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		return runCLI(t, "render", "-policy", file, "-ref", ref, "-digest", digest, "-new-gateway", "-gateway-port", port)
+		return runCLI(t, append([]string{"render", "-policy", file, "-ref", ref, "-digest", digest, "-new-gateway", "-gateway-port", port,
+			"-hint-key", "e2e-istio-hint-key-0123456789"}, args...)...)
 	}
 	rendered := render(policyA)
 	t.Logf("rendered:\n%s", rendered)
@@ -164,6 +167,9 @@ func testGateway(t *testing.T, b build, envoy, registry string, v1, v2 upstream)
 		}
 		if got, ok := r.reply.Headers["x-internal-debug"]; ok {
 			t.Errorf("x-internal-debug reached the upstream: %q", got)
+		}
+		if got, ok := r.reply.Headers["x-wasmgate-key"]; ok {
+			t.Errorf("the hint key reached the upstream: %q", got)
 		}
 		if got := r.header.Get("x-served-by"); got != r.reply.Service {
 			t.Errorf("x-served-by %q, but %q answered", got, r.reply.Service)
@@ -301,11 +307,12 @@ func testGateway(t *testing.T, b build, envoy, registry string, v1, v2 upstream)
 		}
 	})
 
-	// Last, as it leaves the gateway refusing everything: what FAIL_CLOSE
-	// does when the agent cannot fetch the module (docs/deploy.md).
-	t.Run("unpullable image refuses all traffic", func(t *testing.T) {
-		missingRef := registry + "/wasmgate/missing:e2e"
-		unpullable := strings.Replace(render(policyB), "url: oci://"+ref, "url: oci://"+missingRef, 1)
+	missingRef := registry + "/wasmgate/missing:e2e"
+	// pushUnpullable updates the WasmPlugin to policy b from an image the
+	// agent cannot pull, and waits for the RBAC filter Istio sends instead.
+	pushUnpullable := func(t *testing.T, args ...string) sentExtension {
+		t.Helper()
+		unpullable := strings.Replace(render(policyB, args...), "url: oci://"+ref, "url: oci://"+missingRef, 1)
 		if !strings.Contains(unpullable, missingRef) {
 			t.Fatalf("no url oci://%s in the rendered WasmPlugin", ref)
 		}
@@ -322,12 +329,48 @@ func testGateway(t *testing.T, b build, envoy, registry string, v1, v2 upstream)
 		if ext.typeURL != rbacFilterType {
 			t.Fatalf("ECDS for an unpullable image: %s, want Istio's fallback %s", ext.typeURL, rbacFilterType)
 		}
+		t.Logf("unpullable image: ECDS %s after %v", ext.typeURL, ext.at.Sub(pushed).Round(time.Millisecond))
+		return ext
+	}
+
+	// Under FAIL_OPEN, istio-agent replaces a module it cannot pull with an
+	// allow-all RBAC filter: requests pass without the plugin, and the
+	// VirtualService alone decides. A client's hint must not choose.
+	t.Run("FAIL_OPEN without the plugin: a client's hint takes the fallback", func(t *testing.T) {
+		pushUnpullable(t, "-fail-strategy", "FAIL_OPEN")
+		deadline := time.Now().Add(pushTimeout)
+		for gw.get(t, "/probe", nil).header.Get("x-policy") != "" {
+			if time.Now().After(deadline) {
+				t.Fatalf("the plugin still answers %v after the push", pushTimeout)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		probes := 0
+		for _, path := range []string{"/products/1", "/subsets/1", "/elsewhere"} {
+			for _, h := range []map[string]string{
+				{"x-route-to": v2Host},
+				{"x-route-to": v1Host},
+				{"x-route-to": "product.default.svc.cluster.local|v2"},
+				{"x-route-to": v2Host, "x-wasmgate-key": "guess-guess-guess-guess"},
+			} {
+				probes++
+				if r := gw.get(t, path, h); r.status != http.StatusNotFound {
+					t.Errorf("GET %s with %v, no plugin: status %d from %q, want the fallback's 404", path, h, r.status, r.reply.Service)
+				}
+			}
+		}
+		t.Logf("%d probes without the plugin, all to the fallback", probes)
+	})
+
+	// Last, as it leaves the gateway refusing everything: what FAIL_CLOSE
+	// does when the agent cannot fetch the module (docs/deploy.md).
+	t.Run("unpullable image refuses all traffic", func(t *testing.T) {
+		ext := pushUnpullable(t)
 		deadline := time.Now().Add(pushTimeout)
 		for {
 			r := gw.get(t, "/probe", nil)
 			if r.status == http.StatusForbidden {
-				body := r.body
-				t.Logf("unpullable image: ECDS %s after %v; requests get %d %q", ext.typeURL, ext.at.Sub(pushed).Round(time.Millisecond), r.status, body)
+				t.Logf("unpullable image: ECDS %s; requests get %d %q", ext.typeURL, r.status, r.body)
 				break
 			}
 			if time.Now().After(deadline) {
