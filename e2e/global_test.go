@@ -54,6 +54,13 @@ descriptors:
     descriptors:
       - key: run
         rate_limit: {unit: minute, requests_per_unit: 100000}
+  - key: generic_key
+    value: spelling
+    descriptors:
+      - key: run
+        descriptors:
+          - key: user
+            rate_limit: {name: per-user, unit: minute, requests_per_unit: ` + spellingLimit + `}
 `
 
 // globalPolicy is the policy of the tests' gateways.

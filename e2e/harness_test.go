@@ -593,6 +593,11 @@ func do(client *http.Client, req *http.Request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
+	return readAnswer(resp, req.Method+" "+path)
+}
+
+// readAnswer reads resp, the answer to the request what names.
+func readAnswer(resp *http.Response, what string) (*response, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
@@ -602,7 +607,7 @@ func do(client *http.Client, req *http.Request) (*response, error) {
 	if resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		r.Reply = &reply{}
 		if err := json.Unmarshal(body, r.Reply); err != nil {
-			return nil, fmt.Errorf("%s %s: upstream reply: %v: %s", req.Method, path, err, body)
+			return nil, fmt.Errorf("%s: upstream reply: %v: %s", what, err, body)
 		}
 	}
 	return r, nil

@@ -120,8 +120,8 @@ func TestRun_RenderYAML(t *testing.T) {
 	write(t, jsonPolicy, `{"routes": [{"name": "a", "headers": {"request": {"set": {"x-debug": "on"}}}}]}`)
 	write(t, yamlPolicy, "routes:\n- name: a\n  headers: {request: {set: {x-debug: on}}}\n")
 	const image = "oci://registry.example/wasmgate@sha256:0123456789012345678901234567890123456789012345678901234567890123"
-	fromJSON := runOK(t, "render", "-policy", jsonPolicy, "-image", image)
-	if fromYAML := runOK(t, "render", "-policy", yamlPolicy, "-image", image); fromYAML != fromJSON {
+	fromJSON := runOK(t, "render", "-policy", jsonPolicy, "-image", image, "-hint-key", "render-yaml-hint-key")
+	if fromYAML := runOK(t, "render", "-policy", yamlPolicy, "-image", image, "-hint-key", "render-yaml-hint-key"); fromYAML != fromJSON {
 		t.Fatalf("render of the YAML policy:\n%s\nof the JSON one:\n%s", fromYAML, fromJSON)
 	}
 }
