@@ -359,7 +359,7 @@ func testGateway(t *testing.T, b build, envoy, registry string, v1, v2 upstream)
 				}
 			}
 		}
-		t.Logf("%d probes without the plugin, all to the fallback", probes)
+		t.Logf("%d probes without the plugin", probes)
 	})
 
 	// Last, as it leaves the gateway refusing everything: what FAIL_CLOSE
