@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/envoyconfig"
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/envoyproc"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/lint"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/policyfile"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/simulate"
@@ -92,15 +93,42 @@ Exit status: 0 valid, 1 invalid, 2 valid with warnings under -strict.`)
 
 // simFlags are the flags simulate and diff share.
 type simFlags struct {
-	wasm string
-	seed uint64
-	json bool
+	wasm        string
+	seed        uint64
+	json        bool
+	envoyConfig string
+	istio       string
+	istioHops   int
 }
 
 func (f *simFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.wasm, "wasm", defaultWasm, "the plugin `module` to run (either build; make build makes both)")
-	fs.Uint64Var(&f.seed, "seed", 1, "seed of the module's random source (weighted splits)")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed of the module's random source (weighted splits) and of generated x-request-id values")
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of text")
+	fs.StringVar(&f.envoyConfig, "envoy-config", "", "the Envoy `file` whose first listener's connection manager requests pass before the plugin (default: the shipped envoy.yaml's settings)")
+	fs.StringVar(&f.istio, "istio", "", "instead of -envoy-config, an Istio ingress gateway with meshConfig.pathNormalization `MODE`: NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
+	fs.IntVar(&f.istioHops, "istio-trusted-proxies", 0, "with -istio: meshConfig.defaultConfig.gatewayTopology.numTrustedProxies")
+}
+
+// proxy is the Envoy request processing the flags name.
+func (f *simFlags) proxy() (envoyproc.Config, error) {
+	switch {
+	case f.istio != "" && f.envoyConfig != "":
+		return envoyproc.Config{}, errors.New("-istio and -envoy-config: give one")
+	case f.istio != "":
+		return envoyproc.FromIstio(f.istio, f.istioHops)
+	case f.envoyConfig != "":
+		data, err := os.ReadFile(f.envoyConfig)
+		if err != nil {
+			return envoyproc.Config{}, err
+		}
+		c, err := envoyproc.FromEnvoyConfig(data)
+		if err != nil {
+			return envoyproc.Config{}, fmt.Errorf("%s: %w", f.envoyConfig, err)
+		}
+		return c, nil
+	}
+	return envoyproc.Shipped, nil
 }
 
 // run replays the requests through the module with one policy.
@@ -116,7 +144,11 @@ func (f *simFlags) run(policyFile string, reqs []simulate.Request) ([]simulate.R
 	if err != nil {
 		return nil, err
 	}
-	res, err := simulate.RunAll(wasm, pol, f.seed, reqs)
+	proxy, err := f.proxy()
+	if err != nil {
+		return nil, err
+	}
+	res, err := simulate.RunAll(wasm, pol, f.seed, proxy, reqs)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", policyFile, err)
 	}
@@ -144,10 +176,13 @@ func requestsArg(fs *flag.FlagSet, args []string, required ...string) ([]simulat
 
 const requestsHelp = `REQUESTS is a file of JSON lines, one request each:
   {"method": "GET", "path": "/a?b=1", "authority": "shop.example",
-   "headers": {"x-user-id": "7"}, "client": "10.0.0.1:5555", "at": "1.5s"}
+   "headers": {"x-user-id": "7", "x-tag": ["a", "b"]}, "client": "10.0.0.1:5555", "at": "1.5s"}
 (only "path" is required; "at" is the time since the first request and drives
-the module's clock, so rate limits replay exactly), or a HAR file as browsers
-and proxies export it.`
+the module's clock, so rate limits replay exactly; "headers" may also be a list
+of [name, value] pairs; a repeated key is an error), or a HAR file as browsers
+and proxies export it. Each request first goes through what Envoy does before
+the plugin (codec refusals, path normalization, header sanitizing), as the
+Envoy configuration says.`
 
 func simulateCmd(_ context.Context, args []string, stdout io.Writer) error {
 	fs := newFlagSet("simulate", "simulate -policy POLICY [-wasm MODULE] [-json] REQUESTS",

@@ -8,6 +8,10 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+// Shipped is the connection manager of the repository's envoy.yaml, the
+// configuration users start from (a test keeps the two the same).
+var Shipped = Config{NormalizePath: true, MergeSlashes: true, EscapedSlashes: KeepUnchanged, UseRemoteAddress: true, GenerateRequestID: true}
+
 // hcmConfig is the part of an HttpConnectionManager this package mirrors.
 type hcmConfig struct {
 	NormalizePath     *bool  `yaml:"normalize_path"`

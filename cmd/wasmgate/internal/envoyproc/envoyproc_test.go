@@ -22,8 +22,7 @@ func shipped(t *testing.T) Config {
 }
 
 func TestFromEnvoyConfig(t *testing.T) {
-	want := Config{NormalizePath: true, MergeSlashes: true, EscapedSlashes: KeepUnchanged, UseRemoteAddress: true, GenerateRequestID: true}
-	if got := shipped(t); got != want {
+	if got, want := shipped(t), Shipped; got != want {
 		t.Fatalf("envoy.yaml: %+v, want %+v", got, want)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/envoyproc"
 	"github.com/wasmgate/wasmgate/internal/proxyhost"
 	"github.com/wasmgate/wasmgate/policy"
 )
@@ -43,6 +44,8 @@ type Result struct {
 	Path   string `json:"path"`
 	// At is the request's time offset.
 	At string `json:"at"`
+	// Proxy is what Envoy did to the request before the plugin saw it.
+	Proxy Proxy `json:"proxy"`
 	// Route is the matched route's name, "" when none matched.
 	Route string `json:"route,omitempty"`
 	// Forwarded is false when the plugin answered the request itself.
@@ -59,12 +62,33 @@ type Result struct {
 	Destination string `json:"destination,omitempty"`
 	// Limit is the route's rate-limit verdict, nil when it has no limit.
 	Limit *Limit `json:"limit,omitempty"`
-	// Status is the response status: the plugin's local reply, or 200 from
-	// the emulated upstream.
+	// Status is the response status: Envoy's refusal, the plugin's local
+	// reply, or 200 from the emulated upstream.
 	Status uint32 `json:"status"`
+	// Details is Envoy's response code details of a local reply (Envoy's
+	// or the plugin's), "" for an upstream's answer.
+	Details string `json:"details,omitempty"`
 	// ResponseSet are the response headers the plugin set or added, or the
 	// headers of its local reply.
 	ResponseSet [][2]string `json:"responseSet,omitempty"`
+}
+
+// Proxy is what Envoy's codec and connection manager did to a request
+// before the plugin (package envoyproc).
+type Proxy struct {
+	// Path and Authority are what the plugin saw, after normalization.
+	Path      string `json:"path,omitempty"`
+	Authority string `json:"authority,omitempty"`
+	// Set are the headers Envoy set or appended, Removed the names it
+	// removed. Generated names those of Set whose value Envoy makes up
+	// (x-request-id, deterministic here; x-forwarded-for behind a loopback
+	// peer, which gets Envoy's own address): another proxy's value differs.
+	Set       [][2]string `json:"set,omitempty"`
+	Removed   []string    `json:"removed,omitempty"`
+	Generated []string    `json:"generated,omitempty"`
+	// Rejected is true when Envoy answered the request itself (Status,
+	// Details): the plugin never saw it.
+	Rejected bool `json:"rejected,omitempty"`
 }
 
 // Limit is a rate-limit verdict.
@@ -86,6 +110,8 @@ func (r *Result) Limited() bool { return r.Limit != nil && r.Limit.Verdict == "l
 type Simulator struct {
 	host   *proxyhost.Host
 	vm     *proxyhost.VM
+	proxy  envoyproc.Config
+	ids    *rand.ChaCha8 // x-request-id values
 	now    time.Time
 	routes []routeInfo
 	// metricIDs remembers each counter's last value, to see what a request
@@ -104,18 +130,19 @@ type routeInfo struct {
 }
 
 // New compiles the module and starts it with the policy (JSON). seed fixes
-// the module's random source.
+// the module's random source and the request ids; proxy is the Envoy
+// processing requests go through before the plugin.
 //
 // # Errors
 //
 // New fails when the policy does not parse (policy.Parse's error) or when
 // the module refuses it or does not start; the module's logs are included.
-func New(wasm, policyJSON []byte, seed uint64) (*Simulator, error) {
+func New(wasm, policyJSON []byte, seed uint64, proxy envoyproc.Config) (*Simulator, error) {
 	pol, err := policy.Parse(policyJSON)
 	if err != nil {
 		return nil, err
 	}
-	s := &Simulator{now: start, counters: map[string]uint64{}}
+	s := &Simulator{now: start, counters: map[string]uint64{}, proxy: proxy, ids: rand.NewChaCha8(seedBytes(^seed))}
 	h, err := proxyhost.NewHost(proxyhost.Options{
 		Properties: map[string]string{"plugin_name": PluginName, "plugin_root_id": PluginName},
 		Clock:      func() time.Time { return s.now },
@@ -195,12 +222,32 @@ func (s *Simulator) Run(req Request) (Result, error) {
 		}
 	}
 	res := Result{Source: req.Line, Method: req.Method, Path: req.Path, At: req.At.String()}
+	lines := req.Headers
+	if req.Authority != "" {
+		lines = append([][2]string{{"Host", req.Authority}}, lines...)
+	}
+	p := s.proxy.Process(envoyproc.Request{Method: req.Method, Target: req.Path, Headers: lines, Client: req.Client}, s.requestID())
+	if p.Reject != nil {
+		res.Proxy.Rejected = true
+		res.Status, res.Details = uint32(p.Reject.Status), p.Reject.Details
+		if p.Reject.Location != "" {
+			res.ResponseSet = [][2]string{{"location", p.Reject.Location}}
+		}
+		return res, nil
+	}
+	res.Proxy = Proxy{Set: p.Set, Removed: p.Removed, Generated: p.Generated}
+	if p.Path != req.Path {
+		res.Proxy.Path = p.Path
+	}
+	if p.Authority != req.Authority {
+		res.Proxy.Authority = p.Authority
+	}
 	stream, err := s.vm.NewHTTPStream()
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", req.Line, err)
 	}
-	stream.SetProperty("source.address", req.Client)
-	in := append([][2]string{{":method", req.Method}, {":path", req.Path}, {":authority", req.Authority}, {":scheme", "http"}}, req.Headers...)
+	stream.SetProperty("source.address", p.Source)
+	in := append([][2]string{{":method", p.Method}, {":path", p.Path}, {":authority", p.Authority}, {":scheme", "http"}}, p.Headers...)
 	if _, err := stream.RequestHeaders(in, true); err != nil {
 		return res, fmt.Errorf("%s: %w", req.Line, err)
 	}
@@ -242,7 +289,7 @@ func (s *Simulator) Run(req Request) (Result, error) {
 	}
 	res.Status = 200
 	if local != nil {
-		res.Status = local.StatusCode
+		res.Status, res.Details = local.StatusCode, local.Details
 		res.ResponseSet = withoutPseudo(stream.Response())
 	} else {
 		res.ResponseSet, _ = headerChanges(upstream, stream.Response(), "")
@@ -252,6 +299,16 @@ func (s *Simulator) Run(req Request) (Result, error) {
 	}
 	s.snapshot() // counters bumped at the end of the stream belong to it
 	return res, nil
+}
+
+// requestID is the next x-request-id: a version-4 UUID from the seeded
+// source.
+func (s *Simulator) requestID() string {
+	var b [16]byte
+	_, _ = s.ids.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 // limit reads the verdict from the counters the request bumped and the
@@ -314,8 +371,8 @@ func withoutPseudo(hs [][2]string) [][2]string {
 }
 
 // RunAll replays requests in order through a new Simulator.
-func RunAll(wasm, policyJSON []byte, seed uint64, reqs []Request) ([]Result, error) {
-	s, err := New(wasm, policyJSON, seed)
+func RunAll(wasm, policyJSON []byte, seed uint64, proxy envoyproc.Config, reqs []Request) ([]Result, error) {
+	s, err := New(wasm, policyJSON, seed, proxy)
 	if err != nil {
 		return nil, err
 	}
