@@ -16,6 +16,7 @@ import (
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/lint"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/policyfile"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/simulate"
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/verify"
 )
 
 // defaultWasm is the module simulate and diff run unless -wasm names one:
@@ -184,15 +185,19 @@ and proxies export it. Each request first goes through what Envoy does before
 the plugin (codec refusals, path normalization, header sanitizing), as the
 Envoy configuration says.`
 
-func simulateCmd(_ context.Context, args []string, stdout io.Writer) error {
+func simulateCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlagSet("simulate", "simulate -policy POLICY [-wasm MODULE] [-json] REQUESTS",
 		"Replays requests through the real plugin module (on wazero) with a policy and\nprints what it did to each, then a summary per route.\n\n"+requestsHelp)
 	var f simFlags
 	f.register(fs)
 	policyFile := fs.String("policy", "", "the policy `file` (JSON or YAML)")
+	verifyToo := fs.Bool("verify", false, "also send the requests through a real Envoy started from the same configuration (-envoy-config, else envoy.yaml here) with echo upstreams, in real time, and report every verdict that differs (exit status 2)")
 	reqs, err := requestsArg(fs, args, "policy")
 	if err != nil {
 		return err
+	}
+	if *verifyToo {
+		return f.verify(ctx, *policyFile, reqs, stdout)
 	}
 	res, err := f.run(*policyFile, reqs)
 	if err != nil {
@@ -205,6 +210,63 @@ func simulateCmd(_ context.Context, args []string, stdout io.Writer) error {
 		}{res, simulate.Summarize(res)})
 	}
 	return simulate.WriteText(stdout, res)
+}
+
+// verify simulates the requests as Envoy on this machine sees them (from a
+// loopback address) and replays them through a real Envoy.
+func (f *simFlags) verify(ctx context.Context, policyFile string, reqs []simulate.Request, stdout io.Writer) error {
+	if f.istio != "" {
+		return errors.New("simulate -verify: starts a plain Envoy, not an Istio gateway: give -envoy-config instead of -istio")
+	}
+	binary, err := verify.FindEnvoy()
+	if err != nil {
+		return fmt.Errorf("simulate -verify: %w", err)
+	}
+	template := f.envoyConfig
+	if template == "" {
+		template = "envoy.yaml"
+	}
+	tmpl, err := os.ReadFile(template)
+	if err != nil {
+		return fmt.Errorf("simulate -verify: the Envoy configuration to start: %w", err)
+	}
+	if f.envoyConfig == "" {
+		f.envoyConfig = template // simulate what will run
+	}
+	moved := 0
+	for i := range reqs {
+		if reqs[i].Client != simulate.DefaultClient {
+			reqs[i].Client = simulate.DefaultClient
+			moved++
+		}
+	}
+	if moved > 0 && !f.json {
+		fmt.Fprintf(stdout, "verify: %d requests name a client address; all are sent from %s, and simulated so\n", moved, simulate.DefaultClient)
+	}
+	res, err := f.run(policyFile, reqs)
+	if err != nil {
+		return err
+	}
+	pol, err := policyfile.Read(policyFile)
+	if err != nil {
+		return err
+	}
+	rep, err := verify.Run(ctx, verify.Options{Envoy: binary, Template: tmpl, Policy: pol, Wasm: f.wasm}, reqs, res)
+	if err != nil {
+		return fmt.Errorf("simulate -verify: %w", err)
+	}
+	if f.json {
+		err = writeJSON(stdout, rep)
+	} else {
+		err = rep.WriteText(stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if len(rep.Disagreements) > 0 {
+		return exitCode(exitChanged)
+	}
+	return nil
 }
 
 func diffCmd(_ context.Context, args []string, stdout io.Writer) error {
