@@ -14,10 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -138,7 +141,59 @@ func Run(ctx context.Context, o Options, reqs []simulate.Request, sims []simulat
 		rep.Requests++
 		compare(&rep, r, &sims[i], resp)
 	}
-	return rep, nil
+	err = compareCounters(&rep, e, sims)
+	return rep, err
+}
+
+// flushWait is how long the plugin may take to add its counts to Envoy's
+// (three of its flush periods, docs/policy.md).
+const flushWait = 750 * time.Millisecond
+
+// compareCounters checks Envoy's per-route counters (matched,
+// rate_limited, shadow_limited) against the simulator's counts.
+func compareCounters(rep *Report, e *envoy, sims []simulate.Result) error {
+	time.Sleep(flushWait)
+	resp, err := http.Get(e.admin + "/stats?filter=" + url.QueryEscape(`wasmgate\.route\..*\.(matched|rate_limited|shadow_limited)$`))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	got := map[string]int{}
+	for _, line := range strings.Split(string(body), "\n") {
+		name, value, ok := strings.Cut(line, ": ")
+		_, counter, found := strings.Cut(name, "wasmgate.route.")
+		if n, err := strconv.Atoi(value); ok && found && err == nil && n > 0 {
+			got[counter] = n
+		}
+	}
+	want := map[string]int{}
+	for _, s := range simulate.Summarize(sims) {
+		if s.Route == simulate.NoRoute {
+			continue
+		}
+		want[s.Route+".matched"] = s.Matched
+		want[s.Route+".rate_limited"] = s.Limited
+		want[s.Route+".shadow_limited"] = s.ShadowLimited
+	}
+	names := slices.Collect(maps.Keys(want))
+	for name := range got {
+		if _, ok := want[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		rep.Checks++
+		if got[name] != want[name] {
+			rep.Disagreements = append(rep.Disagreements, Disagreement{Source: "counters", Request: "wasmgate.route." + name,
+				Check: "count", Envoy: fmt.Sprint(got[name]), Simulator: fmt.Sprint(want[name])})
+		}
+	}
+	return nil
 }
 
 // sendable refuses what cannot be written on an HTTP/1.1 connection as is.
