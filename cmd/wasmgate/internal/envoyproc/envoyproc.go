@@ -83,6 +83,7 @@ const (
 	DetailCodecError        = "http1.codec_error"
 	DetailInvalidURL        = "http1.invalid_url"
 	DetailInvalidCharacters = "http1.invalid_characters"
+	DetailHTTPSOnPlaintext  = "http1.https_url_on_plaintext_connection"
 	DetailMissingHost       = "missing_host_header"
 	DetailPathNormalization = "path_normalization_failed"
 )
@@ -94,37 +95,13 @@ func (c Config) Process(r Request, requestID string) Result {
 	reject := func(status int, details string) Result {
 		return Result{Reject: &Reject{Status: status, Details: details}}
 	}
-	// Codec (http1): the method must be one the parser knows, in upper
-	// case; the target has no space, control or non-ASCII byte.
-	if !knownMethods[r.Method] {
-		return reject(400, DetailCodecError)
-	}
-	for i := 0; i < len(r.Target); i++ {
-		if b := r.Target[i]; b <= ' ' || b >= 0x7f {
-			return reject(400, DetailCodecError)
-		}
-	}
-	path, authority, hasAuthority := r.Target, "", false
-	switch {
-	case r.Target == "*":
-		return reject(400, DetailInvalidURL)
-	case strings.HasPrefix(r.Target, "http://"), strings.HasPrefix(r.Target, "https://"):
-		rest := r.Target[strings.Index(r.Target, "//")+2:]
-		i := strings.IndexAny(rest, "/?")
-		if i < 0 || rest[i] != '/' {
-			return reject(400, DetailInvalidURL)
-		}
-		authority, path, hasAuthority = rest[:i], rest[i:], true
-	case !strings.HasPrefix(r.Target, "/"):
-		return reject(400, DetailCodecError)
-	}
-	// Codec: header names are tokens; values lose leading and trailing
-	// spaces and tabs (RFC 9110 OWS) and may not hold control bytes.
+	// Codec (http1), in the order Envoy reports faults: a control byte in
+	// a header value (values lose leading and trailing spaces and tabs, RFC
+	// 9110 OWS); a space, control or non-ASCII byte in the target; a header
+	// name that is not a token; a method the parser does not know
+	// (lower case included); a target that is neither "/…" nor absolute.
 	var hosts []string
 	for _, h := range r.Headers {
-		if !isToken(h[0]) {
-			return reject(400, DetailCodecError)
-		}
 		v := strings.Trim(h[1], " \t")
 		for i := 0; i < len(v); i++ {
 			if b := v[i]; (b < ' ' && b != '\t') || b == 0x7f {
@@ -137,6 +114,36 @@ func (c Config) Process(r Request, requestID string) Result {
 			continue
 		}
 		res.Headers = append(res.Headers, [2]string{name, v})
+	}
+	for i := 0; i < len(r.Target); i++ {
+		if b := r.Target[i]; b <= ' ' || b >= 0x7f {
+			return reject(400, DetailCodecError)
+		}
+	}
+	for _, h := range r.Headers {
+		if !isToken(h[0]) {
+			return reject(400, DetailCodecError)
+		}
+	}
+	if !knownMethods[r.Method] {
+		return reject(400, DetailCodecError)
+	}
+	path, authority, hasAuthority := r.Target, "", false
+	switch {
+	case r.Target == "*":
+		return reject(400, DetailInvalidURL)
+	case strings.HasPrefix(r.Target, "https://"):
+		// The connection is plain HTTP (Envoy: 403).
+		return reject(403, DetailHTTPSOnPlaintext)
+	case strings.HasPrefix(r.Target, "http://"):
+		rest := r.Target[len("http://"):]
+		i := strings.IndexAny(rest, "/?")
+		if i < 0 || rest[i] != '/' {
+			return reject(400, DetailInvalidURL)
+		}
+		authority, path, hasAuthority = rest[:i], rest[i:], true
+	case !strings.HasPrefix(r.Target, "/"):
+		return reject(400, DetailCodecError)
 	}
 	// HTTP/1.1: the Host header is the authority (repeated lines joined
 	// with ","); the absolute form's host wins over it.
@@ -276,16 +283,27 @@ func removeDotSegments(path string) string {
 	return "/" + strings.Join(out, "/")
 }
 
-// MergeSlashes is merge_slashes: runs of "/" become one.
+// MergeSlashes is merge_slashes as Envoy does it: a path holding "//"
+// becomes its non-empty segments joined by "/", with the leading and the
+// trailing "/" it had; so "//" (and "///") stays "//".
 func MergeSlashes(path string) string {
-	var b strings.Builder
-	for i := 0; i < len(path); i++ {
-		if path[i] == '/' && i > 0 && path[i-1] == '/' {
-			continue
-		}
-		b.WriteByte(path[i])
+	if !strings.Contains(path, "//") {
+		return path
 	}
-	return b.String()
+	var segs []string
+	for _, s := range strings.Split(path, "/") {
+		if s != "" {
+			segs = append(segs, s)
+		}
+	}
+	out := strings.Join(segs, "/")
+	if strings.HasPrefix(path, "/") {
+		out = "/" + out
+	}
+	if strings.HasSuffix(path, "/") {
+		out += "/"
+	}
+	return out
 }
 
 // Headers the connection manager removes from every request: hop-by-hop
@@ -324,9 +342,24 @@ func (c Config) sanitize(res *Result, client, requestID string) {
 				remove = append(remove, strings.ToLower(strings.TrimSpace(n)))
 			}
 		}
-		if h[0] == "te" && !strings.EqualFold(h[1], "trailers") {
-			remove = append(remove, "te")
+	}
+	// TE keeps only "trailers" (RFC 9110 7.6.1): one line of it, or none.
+	var te []string
+	for _, h := range res.Headers {
+		if h[0] == "te" {
+			te = append(te, h[1])
 		}
+	}
+	keepTE := false
+	for _, t := range strings.Split(strings.Join(te, ","), ",") {
+		keepTE = keepTE || strings.EqualFold(strings.TrimSpace(t), "trailers")
+	}
+	switch {
+	case len(te) == 0, len(te) == 1 && strings.EqualFold(te[0], "trailers"):
+	case keepTE:
+		res.set("te", "trailers")
+	default:
+		remove = append(remove, "te")
 	}
 	remove = append(remove, externalRemoved...)
 	edge := c.UseRemoteAddress
@@ -447,7 +480,7 @@ var knownMethods = map[string]bool{}
 func init() {
 	for _, m := range strings.Fields(`DELETE GET HEAD POST PUT CONNECT OPTIONS TRACE COPY LOCK MKCOL MOVE
 		PROPFIND PROPPATCH SEARCH UNLOCK BIND REBIND UNBIND ACL REPORT MKACTIVITY CHECKOUT MERGE
-		M-SEARCH NOTIFY SUBSCRIBE UNSUBSCRIBE PATCH PURGE MKCALENDAR LINK UNLINK SOURCE`) {
+		NOTIFY SUBSCRIBE UNSUBSCRIBE PATCH PURGE MKCALENDAR LINK UNLINK SOURCE`) {
 		knownMethods[m] = true
 	}
 }

@@ -243,10 +243,11 @@ func readLine(line []byte) (Request, error) {
 		}
 		r.At = d
 	}
-	if !strings.HasPrefix(l.Path, "/") && !strings.Contains(l.Path, "://") && l.Path != "*" {
-		return Request{}, fmt.Errorf("path: %q must start with \"/\"", l.Path)
+	if l.Path == "" {
+		// Any other target is Envoy's to refuse or accept, as it would.
+		return Request{}, fmt.Errorf("path: required")
 	}
-	if headers != nil {
+	if headers != nil && string(headers) != "null" {
 		if r.Headers, err = readHeaders(headers); err != nil {
 			return Request{}, fmt.Errorf("headers: %v", err)
 		}

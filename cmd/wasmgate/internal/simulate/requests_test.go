@@ -58,7 +58,7 @@ func TestReadRequests_Errors(t *testing.T) {
 		{name: "bad pair", data: `{"path": "/", "headers": [["x-a"]]}`, want: `r:1: headers: [0]: want [name, value], got 1 strings`},
 		{name: "bad value", data: `{"path": "/", "headers": {"x-a": 1}}`, want: `r:1: headers: x-a: want a string or a list of strings`},
 		{name: "host twice", data: `{"path": "/", "authority": "a", "headers": {"Host": "b"}}`, want: `r:1: authority and a host header: give one`},
-		{name: "relative path", data: `{"path": "a"}`, want: `r:1: path: "a" must start with "/"`},
+		{name: "no path", data: `{"method": "GET"}`, want: `r:1: path: required`},
 		{name: "time goes back", data: "{\"path\": \"/\", \"at\": \"2s\"}\n{\"path\": \"/\", \"at\": \"1s\"}", want: `r:2: at: 1s is before the previous request's (2s)`},
 		{name: "har without entries", data: `{"log": {"entries": []}}`, want: "r: no requests in log.entries"},
 		{name: "har relative url", data: `{"log": {"entries": [{"request": {"url": "/a"}}]}}`, want: `r: log.entries[0].request.url: "/a" is not an absolute URL`},
