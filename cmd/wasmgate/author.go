@@ -186,7 +186,7 @@ the plugin (codec refusals, path normalization, header sanitizing), as the
 Envoy configuration says.`
 
 func simulateCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlagSet("simulate", "simulate -policy POLICY [-wasm MODULE] [-json] REQUESTS",
+	fs := newFlagSet("simulate", "simulate -policy POLICY [-wasm MODULE] [-envoy-config FILE | -istio MODE] [-verify] [-json] REQUESTS",
 		"Replays requests through the real plugin module (on wazero) with a policy and\nprints what it did to each, then a summary per route.\n\n"+requestsHelp)
 	var f simFlags
 	f.register(fs)

@@ -8,7 +8,7 @@
 //
 //	wasmgate lint         [-strict] POLICY
 //	wasmgate schema
-//	wasmgate simulate     -policy POLICY [-wasm MODULE] [-json] REQUESTS
+//	wasmgate simulate     -policy POLICY [-wasm MODULE] [-envoy-config FILE | -istio MODE] [-verify] [-json] REQUESTS
 //	wasmgate diff         -old POLICY -new POLICY [-wasm MODULE] [-json] REQUESTS
 //	wasmgate envoy-config -policy POLICY (-clusters | -wasm MODULE -upstream CLUSTER=ADDR...)
 //	wasmgate image push   -wasm out/wasmgate-tinygo.wasm -ref HOST/REPO:TAG [-variant compat|oci]
