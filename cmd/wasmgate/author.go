@@ -15,6 +15,7 @@ import (
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/envoyproc"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/lint"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/policyfile"
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/ratelimitsvc"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/simulate"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/verify"
 )
@@ -100,6 +101,7 @@ type simFlags struct {
 	envoyConfig string
 	istio       string
 	istioHops   int
+	rlsConfig   string
 }
 
 func (f *simFlags) register(fs *flag.FlagSet) {
@@ -109,6 +111,7 @@ func (f *simFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.envoyConfig, "envoy-config", "", "the Envoy `file` whose first listener's connection manager requests pass before the plugin (default: the shipped envoy.yaml's settings)")
 	fs.StringVar(&f.istio, "istio", "", "instead of -envoy-config, an Istio ingress gateway with meshConfig.pathNormalization `MODE`: NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
 	fs.IntVar(&f.istioHops, "istio-trusted-proxies", 0, "with -istio: meshConfig.defaultConfig.gatewayTopology.numTrustedProxies")
+	fs.StringVar(&f.rlsConfig, "ratelimit-config", "", "the envoyproxy/ratelimit configuration `file` (YAML) whose service the policy's globalRateLimit asks; simulate emulates it")
 }
 
 // proxy is the Envoy request processing the flags name.
@@ -145,11 +148,20 @@ func (f *simFlags) run(policyFile string, reqs []simulate.Request) ([]simulate.R
 	if err != nil {
 		return nil, err
 	}
-	proxy, err := f.proxy()
-	if err != nil {
+	o := simulate.Options{Seed: f.seed}
+	if o.Proxy, err = f.proxy(); err != nil {
 		return nil, err
 	}
-	res, err := simulate.RunAll(wasm, pol, f.seed, proxy, reqs)
+	if f.rlsConfig != "" {
+		data, err := os.ReadFile(f.rlsConfig)
+		if err != nil {
+			return nil, err
+		}
+		if o.RateLimit, err = ratelimitsvc.Parse(data); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.rlsConfig, err)
+		}
+	}
+	res, err := simulate.RunAll(wasm, pol, o, reqs)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", policyFile, err)
 	}

@@ -24,7 +24,7 @@ func BenchmarkSimulator_Run(b *testing.B) {
 			if err != nil {
 				b.Fatalf("%v: run `make build`", err)
 			}
-			s, err := New(wasm, policy, 1, envoyproc.Shipped)
+			s, err := New(wasm, policy, Options{Seed: 1, Proxy: envoyproc.Shipped})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -19,7 +19,11 @@ import (
 	"strings"
 	"time"
 
+	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/envoyproc"
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/ratelimitsvc"
 	"github.com/wasmgate/wasmgate/internal/proxyhost"
 	"github.com/wasmgate/wasmgate/policy"
 )
@@ -62,6 +66,10 @@ type Result struct {
 	Destination string `json:"destination,omitempty"`
 	// Limit is the route's rate-limit verdict, nil when it has no limit.
 	Limit *Limit `json:"limit,omitempty"`
+	// GlobalLimit is the rate limit service's verdict ("allowed" or
+	// "limited"), nil when the route has no globalRateLimit or the plugin
+	// did not ask (its local limit denied first).
+	GlobalLimit *Limit `json:"globalLimit,omitempty"`
 	// Status is the response status: Envoy's refusal, the plugin's local
 	// reply, or 200 from the emulated upstream.
 	Status uint32 `json:"status"`
@@ -108,12 +116,15 @@ func (r *Result) Limited() bool { return r.Limit != nil && r.Limit.Verdict == "l
 // Rate-limit buckets live in the host's shared data, as in Envoy, so one
 // worker sees every request's tokens as several would.
 type Simulator struct {
-	host   *proxyhost.Host
-	vm     *proxyhost.VM
-	proxy  envoyproc.Config
-	ids    *rand.ChaCha8 // x-request-id values
-	now    time.Time
-	routes []routeInfo
+	host  *proxyhost.Host
+	vm    *proxyhost.VM
+	proxy envoyproc.Config
+	ids   *rand.ChaCha8 // x-request-id values
+	rls   *ratelimitsvc.Service
+	// grpcAnswered counts the plugin's gRPC calls answered so far.
+	grpcAnswered int
+	now          time.Time
+	routes       []routeInfo
 	// metricIDs remembers each counter's last value, to see what a request
 	// bumped.
 	counters map[string]uint64
@@ -124,29 +135,40 @@ type Simulator struct {
 type routeInfo struct {
 	name            string
 	limited, shadow string // counter names
+	globalOK        string // counter names of the global limit's answers
+	globalOver      string
 	hintHeader      string
 	bucketPrefix    string
 	fillInterval    time.Duration
 }
 
-// New compiles the module and starts it with the policy (JSON). seed fixes
-// the module's random source and the request ids; proxy is the Envoy
-// processing requests go through before the plugin.
+// Options are a simulation's settings.
+type Options struct {
+	// Seed fixes the module's random source and the request ids.
+	Seed uint64
+	// Proxy is the Envoy processing requests go through before the plugin.
+	Proxy envoyproc.Config
+	// RateLimit answers the plugin's calls to the rate limit service; a
+	// policy with a globalRateLimit needs it.
+	RateLimit *ratelimitsvc.Service
+}
+
+// New compiles the module and starts it with the policy (JSON).
 //
 // # Errors
 //
 // New fails when the policy does not parse (policy.Parse's error) or when
 // the module refuses it or does not start; the module's logs are included.
-func New(wasm, policyJSON []byte, seed uint64, proxy envoyproc.Config) (*Simulator, error) {
+func New(wasm, policyJSON []byte, o Options) (*Simulator, error) {
 	pol, err := policy.Parse(policyJSON)
 	if err != nil {
 		return nil, err
 	}
-	s := &Simulator{now: start, counters: map[string]uint64{}, proxy: proxy, ids: rand.NewChaCha8(seedBytes(^seed))}
+	s := &Simulator{now: start, counters: map[string]uint64{}, proxy: o.Proxy, ids: rand.NewChaCha8(seedBytes(^o.Seed)), rls: o.RateLimit}
 	h, err := proxyhost.NewHost(proxyhost.Options{
 		Properties: map[string]string{"plugin_name": PluginName, "plugin_root_id": PluginName},
 		Clock:      func() time.Time { return s.now },
-		Rand:       rand.NewChaCha8(seedBytes(seed)),
+		Rand:       rand.NewChaCha8(seedBytes(o.Seed)),
 	})
 	if err != nil {
 		return nil, err
@@ -164,13 +186,17 @@ func New(wasm, policyJSON []byte, seed uint64, proxy envoyproc.Config) (*Simulat
 	}
 	s.host, s.vm = h, vm
 	for _, r := range pol.Routes() {
-		if r.GlobalLimit != nil {
-			return nil, fmt.Errorf("routes[%d] (%s) has a globalRateLimit: simulate does not emulate a rate limit service", r.Index, r.Name)
+		if r.GlobalLimit != nil && o.RateLimit == nil {
+			h.Close()
+			return nil, fmt.Errorf("routes[%d] (%s) has a globalRateLimit: give the rate limit service's configuration (-ratelimit-config)", r.Index, r.Name)
 		}
 	}
 	for _, r := range pol.Routes() {
 		prefix := "wasmgate.route." + r.Name + "."
 		ri := routeInfo{name: r.Name, limited: prefix + "rate_limited", shadow: prefix + "shadow_limited"}
+		if r.GlobalLimit != nil {
+			ri.globalOK, ri.globalOver = prefix+"global_ok", prefix+"global_over_limit"
+		}
 		if r.Split != nil {
 			ri.hintHeader = r.Split.HintHeader
 		}
@@ -251,6 +277,9 @@ func (s *Simulator) Run(req Request) (Result, error) {
 	if _, err := stream.RequestHeaders(in, true); err != nil {
 		return res, fmt.Errorf("%s: %w", req.Line, err)
 	}
+	if err := s.answerCalls(); err != nil {
+		return res, fmt.Errorf("%s: %w", req.Line, err)
+	}
 	out := stream.Request()
 	// The module keeps counts in its memory and adds them to the host's
 	// metrics on its timer: a tick now makes this request's counts visible.
@@ -280,6 +309,14 @@ func (s *Simulator) Run(req Request) (Result, error) {
 	if route != nil && route.bucketPrefix != "" {
 		res.Limit = s.limit(route, grew)
 	}
+	if route != nil && route.globalOK != "" {
+		switch {
+		case grew[route.globalOver]:
+			res.GlobalLimit = &Limit{Verdict: "limited"}
+		case grew[route.globalOK]:
+			res.GlobalLimit = &Limit{Verdict: "allowed"}
+		}
+	}
 	upstream := [][2]string{{":status", "200"}}
 	if local != nil {
 		upstream = append([][2]string{{":status", fmt.Sprint(local.StatusCode)}}, local.Headers...)
@@ -299,6 +336,30 @@ func (s *Simulator) Run(req Request) (Result, error) {
 	}
 	s.snapshot() // counters bumped at the end of the stream belong to it
 	return res, nil
+}
+
+// answerCalls answers the plugin's new calls to the rate limit service with
+// the emulated service's verdict at the simulated time.
+func (s *Simulator) answerCalls() error {
+	calls := s.vm.GrpcCalls()
+	for ; s.grpcAnswered < len(calls); s.grpcAnswered++ {
+		c := calls[s.grpcAnswered]
+		if c.Cancelled {
+			continue
+		}
+		var req rlsv3.RateLimitRequest
+		if err := proto.Unmarshal(c.Message, &req); err != nil {
+			return fmt.Errorf("the plugin's RateLimitRequest: %w", err)
+		}
+		answer, err := proto.Marshal(s.rls.ShouldRateLimit(&req, s.now))
+		if err != nil {
+			return err
+		}
+		if err := s.vm.GrpcReceive(c.Token, answer); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // requestID is the next x-request-id: a version-4 UUID from the seeded
@@ -371,8 +432,8 @@ func withoutPseudo(hs [][2]string) [][2]string {
 }
 
 // RunAll replays requests in order through a new Simulator.
-func RunAll(wasm, policyJSON []byte, seed uint64, proxy envoyproc.Config, reqs []Request) ([]Result, error) {
-	s, err := New(wasm, policyJSON, seed, proxy)
+func RunAll(wasm, policyJSON []byte, o Options, reqs []Request) ([]Result, error) {
+	s, err := New(wasm, policyJSON, o)
 	if err != nil {
 		return nil, err
 	}
