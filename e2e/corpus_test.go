@@ -25,16 +25,16 @@ type verifyReport struct {
 
 // verify runs `wasmgate simulate -verify` on a policy and a requests file
 // with the build's module: the simulator and a real Envoy (this test's
-// binary, started by the CLI from the repository's envoy.yaml) get the same
-// requests, and the report lists where they differ.
-func verify(t *testing.T, b build, policyFile, requestsFile string) verifyReport {
+// binary, started by the CLI from envoyConfig) get the same requests, and
+// the report lists where they differ.
+func verify(t *testing.T, b build, envoyConfig, policyFile, requestsFile string) verifyReport {
 	t.Helper()
 	bin, err := cliBinary()
 	if err != nil {
 		t.Fatalf("building cmd/wasmgate: %v", err)
 	}
 	cmd := exec.Command(bin, "simulate", "-verify", "-json", "-wasm", b.wasm,
-		"-envoy-config", filepath.Join(repoRoot, "envoy.yaml"), "-policy", policyFile, requestsFile)
+		"-envoy-config", envoyConfig, "-policy", policyFile, requestsFile)
 	cmd.Env = append(os.Environ(), "WASMGATE_ENVOY="+envoyBinary(t))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -58,7 +58,8 @@ func verify(t *testing.T, b build, policyFile, requestsFile string) verifyReport
 
 // TestEnvoy_Corpus replays the shared corpus (testdata/corpus: policies and
 // recorded requests, whose simulate output cmd/wasmgate's tests keep in
-// goldens) through the simulator and a real Envoy serving each policy, at the
+// goldens) through the simulator and a real Envoy serving each policy (from
+// the case's envoy.yaml if it has one, else the repository's), at the
 // requests' time offsets, and fails on any differing verdict: route, status,
 // local reply details, upstream path, authority and cluster, the request
 // headers Envoy and the plugin touched, response header edits, and the
@@ -73,7 +74,11 @@ func TestEnvoy_Corpus(t *testing.T) {
 		for _, policyFile := range cases {
 			dir := filepath.Dir(policyFile)
 			t.Run(filepath.Base(dir), func(t *testing.T) {
-				rep := verify(t, b, policyFile, filepath.Join(dir, "requests.jsonl"))
+				envoyConfig := filepath.Join(dir, "envoy.yaml") // the case's own, if it has one
+				if _, err := os.Stat(envoyConfig); err != nil {
+					envoyConfig = filepath.Join(repoRoot, "envoy.yaml")
+				}
+				rep := verify(t, b, envoyConfig, policyFile, filepath.Join(dir, "requests.jsonl"))
 				requests += rep.Requests
 				checks += rep.Checks
 			})

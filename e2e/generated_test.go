@@ -35,7 +35,7 @@ func TestEnvoy_Generated(t *testing.T) {
 	}
 	policyFile := filepath.Join(repoRoot, "e2e", "testdata", "generated", "policy.yaml")
 	forEachBuild(t, func(t *testing.T, bd build) {
-		rep := verify(t, bd, policyFile, requestsFile)
+		rep := verify(t, bd, filepath.Join(repoRoot, "envoy.yaml"), policyFile, requestsFile)
 		if rep.Requests != generatedRequests {
 			t.Fatalf("%d requests compared, want %d", rep.Requests, generatedRequests)
 		}
