@@ -81,7 +81,14 @@ func WriteText(w io.Writer, results []Result) error {
 	for i, r := range results {
 		fmt.Fprintf(w, "#%d %s %s %s (at %s, %s)\n", i+1, r.Method, r.Path, describeRoute(r.Route), r.At, r.Source)
 		if p := r.Proxy; p.Path != "" || p.Authority != "" {
-			fmt.Fprintf(w, "   envoy      passed %s %s\n", p.Authority, p.Path)
+			var parts []string
+			if p.Authority != "" {
+				parts = append(parts, "authority "+p.Authority)
+			}
+			if p.Path != "" {
+				parts = append(parts, "path "+p.Path)
+			}
+			fmt.Fprintf(w, "   envoy      passed %s\n", strings.Join(parts, ", "))
 		}
 		switch {
 		case r.Proxy.Rejected:
