@@ -17,6 +17,7 @@ import (
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/policyfile"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/ratelimitsvc"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/simulate"
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/status"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/verify"
 )
 
@@ -276,6 +277,44 @@ func (f *simFlags) verify(ctx context.Context, policyFile string, reqs []simulat
 		return err
 	}
 	if len(rep.Disagreements) > 0 {
+		return exitCode(exitChanged)
+	}
+	return nil
+}
+
+func statusCmd(_ context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("status", "status -admin HOST:PORT -policy POLICY",
+		`Reads a running gateway's Envoy admin interface and says whether the policy
+is live and doing anything: configurations the plugin refused, routes never
+matched, limits that never fired, 503s for want of a hinted cluster, the
+observed split beside the configured weights. Exit status 2 when something
+needs a look.`)
+	admin := fs.String("admin", "", "the admin interface, `HOST:PORT`")
+	policyFile := fs.String("policy", "", "the policy `file` the gateway should run (JSON or YAML)")
+	if err := parse(fs, args, "admin", "policy"); err != nil {
+		return err
+	}
+	pol, err := policyfile.Read(*policyFile)
+	if err != nil {
+		return err
+	}
+	stats, err := status.Fetch(*admin)
+	if err != nil {
+		return err
+	}
+	findings, err := status.Check(stats, pol)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *policyFile, err)
+	}
+	problems := 0
+	for _, f := range findings {
+		mark := "  "
+		if f.Problem {
+			mark, problems = "! ", problems+1
+		}
+		fmt.Fprintln(stdout, mark+f.Text)
+	}
+	if problems > 0 {
 		return exitCode(exitChanged)
 	}
 	return nil
