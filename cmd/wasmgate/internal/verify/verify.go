@@ -58,6 +58,10 @@ type Report struct {
 	Disagreements []Disagreement `json:"disagreements"`
 }
 
+// startTimeout bounds Envoy's start: V8 compiles the module in every worker
+// first, which takes a while for the upstream-Go build on a busy machine.
+const startTimeout = 3 * time.Minute
+
 // routerSet are request headers Envoy's router adds after the plugin, so
 // their absence upstream is not checked.
 var routerSet = []string{"x-envoy-expected-rq-timeout-ms"}
@@ -102,7 +106,7 @@ func Run(ctx context.Context, o Options, reqs []simulate.Request, sims []simulat
 	if cfg, err = withDetails(cfg); err != nil {
 		return Report{}, err
 	}
-	e, err := startEnvoy(ctx, o.Envoy, cfg, 60*time.Second)
+	e, err := startEnvoy(ctx, o.Envoy, cfg, startTimeout)
 	if err != nil {
 		return Report{}, err
 	}
