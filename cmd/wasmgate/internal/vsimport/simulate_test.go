@@ -77,7 +77,7 @@ func TestImport_Simulate(t *testing.T) {
 				const n = 2000
 				reqs := make([]simulate.Request, n)
 				for i := range reqs {
-					reqs[i] = simulate.Request{Method: "GET", Path: fmt.Sprintf("/products/%d", i), Client: simulate.DefaultClient, Line: fmt.Sprint(i + 1)}
+					reqs[i] = simulate.Request{Method: "GET", Path: fmt.Sprintf("/products/%d", i), Authority: "shop.example", Client: simulate.DefaultClient, Line: fmt.Sprint(i + 1)}
 				}
 				got, err := simulate.RunAll(wasm, res.Policy, simulate.Options{Seed: 1}, reqs)
 				if err != nil {
