@@ -137,6 +137,8 @@ func (p *parser) policy(doc gjson.Result) *Policy {
 		pol.usesClientAddress = pol.usesClientAddress || r.routeReads(readsClientAddress)
 		pol.usesMethod = pol.usesMethod || r.routeReads(readsMethod)
 		pol.usesAuthority = pol.usesAuthority || r.routeReads(readsAuthority)
+		pol.usesScheme = pol.usesScheme || r.routeReads(readsScheme)
+		pol.usesPort = pol.usesPort || r.routeReads(readsPort)
 	}
 	pol.compilePlans()
 	return pol

@@ -120,18 +120,20 @@ func DestinationCounter(route, hint string) string {
 
 // The counters of a route, by the name RouteCounter takes.
 const (
-	CounterMatched       = "matched"
-	CounterRewritten     = "rewritten"
-	CounterPicked        = "picked" // per destination: see DestinationCounter
-	CounterRateLimited   = "rate_limited"
-	CounterShadowLimited = "shadow_limited"
-	CounterContended     = "contended"
-	CounterKeyShared     = "key_shared"
-	CounterGlobalOK      = "global_ok"
-	CounterGlobalOver    = "global_over_limit"
-	CounterGlobalError   = "global_error"
-	CounterGlobalTimeout = "global_timeout"
-	CounterFaultAborted  = "fault_aborted"
+	CounterMatched        = "matched"
+	CounterRewritten      = "rewritten"
+	CounterPicked         = "picked" // per destination: see DestinationCounter
+	CounterRateLimited    = "rate_limited"
+	CounterShadowLimited  = "shadow_limited"
+	CounterContended      = "contended"
+	CounterKeyShared      = "key_shared"
+	CounterGlobalOK       = "global_ok"
+	CounterGlobalOver     = "global_over_limit"
+	CounterGlobalError    = "global_error"
+	CounterGlobalTimeout  = "global_timeout"
+	CounterFaultAborted   = "fault_aborted"
+	CounterRedirected     = "redirected"
+	CounterDirectResponse = "direct_response"
 )
 
 // RouteProperty is the property the matched route's name is written to;
