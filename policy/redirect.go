@@ -26,8 +26,9 @@ const (
 )
 
 var schemaRedirect = &Schema{Kind: KindObject, Def: "redirect",
-	Doc:      "Answer with a redirect instead of forwarding, as Istio's HTTPRedirect.",
-	Excludes: [][2]string{{"port", "derivePort"}},
+	MinFields: 1, // and one of them other than redirectCode: checked by the parser
+	Doc:       "Answer with a redirect instead of forwarding, as Istio's HTTPRedirect.",
+	Excludes:  [][2]string{{"port", "derivePort"}},
 	Fields: []*Field{
 		optional("uri", &Schema{Kind: KindString, Pattern: `^/[^#\x00-\x20\x7f]*$`,
 			Doc: "Replaces the path; the request's query is kept unless this has one of its own."}),
