@@ -17,7 +17,7 @@ type config struct {
 	// needsScheme and needsPort tell whether any decision may read the
 	// request's scheme or listener port (a property: a host call).
 	needsScheme, needsPort bool
-	logRequests        bool
+	logRequests            bool
 	// streams counts the streams that use this config, so a replaced config
 	// is dropped only when its last counts are flushed.
 	streams int
