@@ -83,20 +83,7 @@ func replayCase(t *testing.T, b build, dir string) (requests, checks int) {
 		t.Fatalf("%d requests, %d simulated", len(reqs), len(sim.Requests))
 	}
 
-	args := []string{"envoy-config", "-policy", policyFile, "-wasm", b.wasm, "-template", filepath.Join(repoRoot, "envoy.yaml"),
-		"-gateway-port", "0", "-admin-port", "0"}
-	for _, line := range strings.Split(strings.TrimSpace(runCLI(t, "envoy-config", "-policy", policyFile, "-clusters")), "\n") {
-		cluster, _, _ := strings.Cut(line, " ")
-		cmd, addr, err := startUpstream(cluster, "")
-		if cmd != nil {
-			t.Cleanup(func() { stopProcess(cmd) })
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		args = append(args, "-upstream", cluster+"="+addr)
-	}
-	gw := awaitGateway(t, runEnvoy(t, runCLI(t, args...)))
+	gw := envoyConfigGateway(t, b, policyFile, "0")
 
 	// Verdicts the simulator counts per route, to compare with Envoy's stats
 	// once all requests are answered (stats lag by the plugin's flush period).
@@ -230,4 +217,25 @@ func (gw *gateway) send(r corpusRequest) (*response, error) {
 		req.Header.Set(k, v)
 	}
 	return do(gw.client, req)
+}
+
+// envoyConfigGateway starts a demo upstream per cluster the policy in
+// policyFile needs and an Envoy configured by `wasmgate envoy-config`, its
+// listener on port ("0": kernel-picked).
+func envoyConfigGateway(t *testing.T, b build, policyFile, port string) *gateway {
+	t.Helper()
+	args := []string{"envoy-config", "-policy", policyFile, "-wasm", b.wasm, "-template", filepath.Join(repoRoot, "envoy.yaml"),
+		"-gateway-port", port, "-admin-port", "0"}
+	for _, line := range strings.Split(strings.TrimSpace(runCLI(t, "envoy-config", "-policy", policyFile, "-clusters")), "\n") {
+		cluster, _, _ := strings.Cut(line, " ")
+		cmd, addr, err := startUpstream(cluster, "")
+		if cmd != nil {
+			t.Cleanup(func() { stopProcess(cmd) })
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "-upstream", cluster+"="+addr)
+	}
+	return awaitGateway(t, runEnvoy(t, runCLI(t, args...)))
 }
