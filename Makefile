@@ -18,8 +18,9 @@ GO_WASM_BUILD = GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -
 # "Module size"); its cost per request is measured with `make bench`.
 TINYGO_OPT ?= 2
 TINYGO_BUILD  = $(TINYGO) build -target=wasi -scheduler=none -buildmode=wasi-legacy -no-debug -opt=$(TINYGO_OPT) -tags=custommalloc
-# The Go modules: the plugin's (.) and the tooling beside it.
-MODULES := . cmd/wasmgate e2e
+# The Go modules: the plugin's (.) and the tooling beside it (e2e/harness:
+# what both end-to-end modules share).
+MODULES := . cmd/wasmgate e2e e2e/harness
 
 .PHONY: build bench-modules tinygo envoy registry ratelimit redis registry-serve tools run test test-e2e test-istio bench-tools bench bench-soak bench-global check clean image push wasmplugin
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/e2e/harness"
 )
 
 // simResult is the part of `wasmgate simulate -json` a real Envoy can show.
@@ -53,7 +55,7 @@ func TestEnvoy_Corpus(t *testing.T) {
 	if err != nil || len(cases) == 0 {
 		t.Fatalf("no corpus cases: %v", err)
 	}
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		var requests, checks int
 		for _, policyFile := range cases {
 			dir := filepath.Dir(policyFile)
@@ -63,19 +65,19 @@ func TestEnvoy_Corpus(t *testing.T) {
 				checks += c
 			})
 		}
-		t.Logf("simulator and Envoy agree on %d checks over %d requests of %d cases (%s build)", checks, requests, len(cases), b.name)
+		t.Logf("simulator and Envoy agree on %d checks over %d requests of %d cases (%s build)", checks, requests, len(cases), b.Name)
 	})
 }
 
 // replayCase runs one corpus case through the simulator and through Envoy and
 // compares them; it returns the requests replayed and the checks that agreed.
-func replayCase(t *testing.T, b build, dir string) (requests, checks int) {
+func replayCase(t *testing.T, b harness.Build, dir string) (requests, checks int) {
 	policyFile, _ := filepath.Abs(filepath.Join(dir, "policy.yaml"))
 	requestsFile, _ := filepath.Abs(filepath.Join(dir, "requests.jsonl"))
 	var sim struct {
 		Requests []simResult `json:"requests"`
 	}
-	if err := json.Unmarshal([]byte(runCLI(t, "simulate", "-json", "-wasm", b.wasm, "-policy", policyFile, requestsFile)), &sim); err != nil {
+	if err := json.Unmarshal([]byte(harness.RunCLI(t, "simulate", "-json", "-wasm", b.Wasm, "-policy", policyFile, requestsFile)), &sim); err != nil {
 		t.Fatal(err)
 	}
 	reqs := readCorpusRequests(t, requestsFile)
@@ -83,9 +85,9 @@ func replayCase(t *testing.T, b build, dir string) (requests, checks int) {
 		t.Fatalf("%d requests, %d simulated", len(reqs), len(sim.Requests))
 	}
 
-	args := []string{"envoy-config", "-policy", policyFile, "-wasm", b.wasm, "-template", filepath.Join(repoRoot, "envoy.yaml"),
+	args := []string{"envoy-config", "-policy", policyFile, "-wasm", b.Wasm, "-template", filepath.Join(harness.Root, "envoy.yaml"),
 		"-gateway-port", "0", "-admin-port", "0"}
-	for _, line := range strings.Split(strings.TrimSpace(runCLI(t, "envoy-config", "-policy", policyFile, "-clusters")), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(harness.RunCLI(t, "envoy-config", "-policy", policyFile, "-clusters")), "\n") {
 		cluster, _, _ := strings.Cut(line, " ")
 		cmd, addr, err := startUpstream(cluster, "")
 		if cmd != nil {
@@ -96,7 +98,7 @@ func replayCase(t *testing.T, b build, dir string) (requests, checks int) {
 		}
 		args = append(args, "-upstream", cluster+"="+addr)
 	}
-	gw := awaitGateway(t, runEnvoy(t, runCLI(t, args...)))
+	gw := awaitGateway(t, runEnvoy(t, harness.RunCLI(t, args...)))
 
 	// Verdicts the simulator counts per route, to compare with Envoy's stats
 	// once all requests are answered (stats lag by the plugin's flush period).
