@@ -175,6 +175,7 @@ func metricSegment(s string) string {
 // never as picked for a destination.
 func (p *Policy) Decide(req *Request, env Env, plan *Plan) {
 	plan.reset()
+	req = plan.normalize(req)
 	for _, name := range p.hintHeaders {
 		if _, ok := header(req, name); ok {
 			plan.Request = append(plan.Request, Edit{Kind: HeaderRemove, Name: name})

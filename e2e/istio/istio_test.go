@@ -61,41 +61,13 @@ func TestIstio_Gateway(t *testing.T) {
 
 func testGateway(t *testing.T, b harness.Build, registry string, v1, v2 upstream) {
 	begin := time.Now()
-	ref := registry + "/wasmgate/" + b.Name + ":e2e"
-	digest := strings.TrimSpace(harness.RunCLI(t, "image", "push", "-wasm", b.Wasm, "-ref", ref))
-	// The Gateway's port; the relay binds the listener on a free one.
-	const port = "8080"
 	policyA, err := os.ReadFile(filepath.Join("testdata", "policy.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	render := func(policy []byte) string {
-		t.Helper()
-		file := filepath.Join(t.TempDir(), "policy.json")
-		if err := os.WriteFile(file, policy, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return harness.RunCLI(t, "render", "-policy", file, "-ref", ref, "-digest", digest, "-new-gateway", "-gateway-port", port)
-	}
-	rendered := render(policyA)
-	t.Logf("rendered:\n%s", rendered)
-
-	m := mesh.DefaultMeshConfig()
-	m.EnableTracing = false
-	m.EnableAutoMtls = wrapperspb.Bool(false)
-	m.DefaultProviders = &meshconfig.MeshConfig_DefaultProviders{}
-	istiod := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
-		ConfigString: rendered + "---\n" + upstreamConfigs(t, v1, v2),
-		MeshConfig:   m,
-		ListenerBuilder: func() (net.Listener, error) {
-			return net.Listen("tcp", "127.0.0.1:0")
-		},
-	})
-	// istio-agent's module cache; NewLocalFileCache does not create its dir.
-	cache := wasm.NewLocalFileCache(t.TempDir(), wasm.Options{InsecureRegistries: sets.New(registry)})
-	t.Cleanup(cache.Cleanup)
-	rl := startRelay(t, istiod.Listener.Addr().String(), cache)
-	gw := startEnvoy(t, rl)
+	mg := startMeshGateway(t, b, registry, policyA, upstreamConfigs(t, v1, v2))
+	gw, rl, istiod, ref := mg.gw, mg.rl, mg.istiod, mg.ref
+	render := func(policy []byte) string { return mg.render(t, policy) }
 	t.Logf("istiod, relay and envoy up in %v", time.Since(begin).Round(time.Millisecond))
 
 	t.Run("Envoy gets the Wasm filter, not the deny-all fallback", func(t *testing.T) {
@@ -343,6 +315,60 @@ func testGateway(t *testing.T, b harness.Build, registry string, v1, v2 upstream
 		}
 	}
 	t.Logf("build %s: %v in all", b.Name, time.Since(begin).Round(time.Millisecond))
+}
+
+// meshGateway is one build's module in the registry, istiod serving the
+// objects rendered for a policy, the relay doing istio-agent's part, and the
+// gateway Envoy.
+type meshGateway struct {
+	gw          *gatewayProcess
+	rl          *relay
+	istiod      *xds.FakeDiscoveryServer
+	ref, digest string
+	flags       []string
+}
+
+// startMeshGateway pushes b's module to registry, renders policy for a new
+// Gateway (render flags beside), and starts istiod on those objects plus
+// configs under the default mesh config (doc.go: less what only
+// istio-proxy serves), the relay and the gateway Envoy.
+func startMeshGateway(t *testing.T, b harness.Build, registry string, policy []byte, configs string, flags ...string) *meshGateway {
+	t.Helper()
+	mg := &meshGateway{ref: registry + "/wasmgate/" + b.Name + ":e2e", flags: flags}
+	mg.digest = strings.TrimSpace(harness.RunCLI(t, "image", "push", "-wasm", b.Wasm, "-ref", mg.ref))
+	rendered := mg.render(t, policy)
+	t.Logf("rendered:\n%s", rendered)
+
+	m := mesh.DefaultMeshConfig()
+	m.EnableTracing = false
+	m.EnableAutoMtls = wrapperspb.Bool(false)
+	m.DefaultProviders = &meshconfig.MeshConfig_DefaultProviders{}
+	mg.istiod = xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
+		ConfigString: rendered + "---\n" + configs,
+		MeshConfig:   m,
+		ListenerBuilder: func() (net.Listener, error) {
+			return net.Listen("tcp", "127.0.0.1:0")
+		},
+	})
+	// istio-agent's module cache; NewLocalFileCache does not create its dir.
+	cache := wasm.NewLocalFileCache(t.TempDir(), wasm.Options{InsecureRegistries: sets.New(registry)})
+	t.Cleanup(cache.Cleanup)
+	mg.rl = startRelay(t, mg.istiod.Listener.Addr().String(), cache)
+	mg.gw = startEnvoy(t, mg.rl)
+	return mg
+}
+
+// render runs `wasmgate render` for policy and the gateway's image, with
+// the flags the gateway was started with. The Gateway's port is 8080; the
+// relay binds the listener on a free one.
+func (mg *meshGateway) render(t *testing.T, policy []byte) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "policy.json")
+	if err := os.WriteFile(file, policy, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"render", "-policy", file, "-ref", mg.ref, "-digest", mg.digest, "-new-gateway", "-gateway-port", "8080"}, mg.flags...)
+	return harness.RunCLI(t, args...)
 }
 
 func sqrt(x float64) float64 {
