@@ -140,5 +140,17 @@ check: ## format, vet, regenerate, tidy; fails on a dirty tree
 	cd e2e/istio && GOWORK=off go vet ./... && GOWORK=off go mod tidy
 	git diff --exit-code
 
+# Each Go fuzz target (func Fuzz* in a _test.go file) for FUZZTIME; not part
+# of make test or CI, whose runs stay bounded and deterministic.
+FUZZTIME ?= 60s
+.PHONY: fuzz
+fuzz: ## run every Go fuzz target for FUZZTIME each (default 60s)
+	@set -e; for f in $$(git ls-files '*_test.go'); do \
+	  for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "== $$(dirname $$f) $$name"; \
+	    (cd $$(dirname $$f) && go test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) .); \
+	  done; \
+	done
+
 clean:
 	rm -rf out
