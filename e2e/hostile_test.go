@@ -39,7 +39,8 @@ const (
 // names, values, counts and sizes up to and past Envoy's limits, odd paths
 // and methods, half over HTTP/1.1 as raw bytes, half over h2c) through the
 // gateway with the seed policy, from four clients at once. The plugin's VMs
-// never fail or restart, no 5xx comes from anything but Envoy's codec, and
+// never fail or restart, no 5xx comes from Envoy or the plugin (an upstream
+// refusing what the client sent is counted, not failed), and
 // Envoy's memory stays flat: its growth over the second half of the requests
 // is bounded.
 func TestEnvoy_HostileTraffic(t *testing.T) {
@@ -73,7 +74,9 @@ func TestEnvoy_HostileTraffic(t *testing.T) {
 					for i := from + c; i < to; i += clients {
 						gen := rand.New(rand.NewPCG(*hostileSeed, uint64(i)))
 						req := hostileRequest(gen)
-						if i%2 == 0 {
+						// Go's h2 client sends no :path "*" or starting
+						// with "//"; those go over HTTP/1.1.
+						if i%2 == 0 || !strings.HasPrefix(req.path, "/") || strings.HasPrefix(req.path, "//") {
 							record(sendHTTP1(gw, req))
 						} else {
 							record(sendH2C(gw, h2, req))
@@ -105,17 +108,28 @@ func TestEnvoy_HostileTraffic(t *testing.T) {
 				t.Errorf("%s went from %d to %d: a VM was replaced", name, vmsBefore[name], v)
 			}
 		}
-		for _, line := range fiveHundreds.FindAllString(gw.Log(), 5) {
-			t.Logf("access log: %s", line)
+		// Who answered each 5xx, by Envoy's response code details: a
+		// reset by the upstream (it refused what the client sent, e.g. an
+		// invalid escape Envoy passes on) or an upstream's own 5xx is not
+		// the plugin's doing; anything else is (wasm_fail_stream, ...).
+		byDetails := map[string]int{}
+		for _, m := range fiveHundreds.FindAllStringSubmatch(gw.Log(), -1) {
+			byDetails[m[1]]++
+			if byDetails[m[1]] == 1 {
+				t.Logf("access log: %s", m[0])
+			}
+		}
+		t.Logf("5xx by response code details: %v", byDetails)
+		for details, count := range byDetails {
+			if !strings.HasPrefix(details, "upstream_reset_before_response_started") && details != "via_upstream" {
+				t.Errorf("%d answers 5xx %s", count, details)
+			}
 		}
 		if log := gw.Log(); strings.Contains(log, "panic") || strings.Contains(log, "Wasm VM failed") ||
 			strings.Contains(log, "wasm_fail_stream") {
 			t.Errorf("the plugin failed:\n%s", gw.LogTail(60))
 		}
 		for outcome, count := range outcomes {
-			if strings.HasPrefix(outcome, "5") && !strings.Contains(outcome, "codec") {
-				t.Errorf("%d requests got %s", count, outcome)
-			}
 			if strings.HasPrefix(outcome, "transport") {
 				t.Errorf("%d requests failed: %s", count, outcome)
 			}
@@ -251,14 +265,11 @@ func sendH2C(gw *gateway, client *http.Client, r hostile) string {
 	if r.body != "" {
 		body = strings.NewReader(r.body)
 	}
-	path := r.path
-	if path == "*" {
-		path = "/*"
-	}
-	req, err := http.NewRequest(r.method, gw.url+path, body)
+	req, err := http.NewRequest(r.method, gw.url, body)
 	if err != nil {
-		return "not sent: the h2 client refuses the path"
+		return "transport: " + err.Error()
 	}
+	req.URL.Opaque = r.path // sent as written, not parsed and re-escaped
 	for _, h := range r.headers {
 		req.Header.Add(h[0], h[1])
 	}
@@ -278,17 +289,9 @@ func sendH2C(gw *gateway, client *http.Client, r hostile) string {
 	return outcome("h2c", resp)
 }
 
-// outcome names a response: its protocol and status, and for a 5xx whether
-// Envoy's codec answered it or something else did.
+// outcome names a response by protocol and status.
 func outcome(proto string, resp *http.Response) string {
-	s := proto + " " + strconv.Itoa(resp.StatusCode)
-	if resp.StatusCode < 500 {
-		return s
-	}
-	if strings.Contains(resp.Header.Get("content-type"), "json") {
-		return "5xx " + s + " from an upstream"
-	}
-	return "5xx " + s + " from envoy or the plugin"
+	return proto + " " + strconv.Itoa(resp.StatusCode)
 }
 
 // h2cClient speaks HTTP/2 over plain TCP (prior knowledge), as Envoy's
@@ -309,9 +312,9 @@ func wasmVMStats(t *testing.T, gw *gateway) map[string]int64 {
 	return gw.stats(t, `^wasm\.`)
 }
 
-// fiveHundreds are access-log lines of 5xx answers (status, then Envoy's
-// response code details).
-var fiveHundreds = regexp.MustCompile(`(?m)^\[[^\]]*\] "[^\n]*" 5\d\d .*$`)
+// fiveHundreds are access-log lines of 5xx answers; the group is Envoy's
+// response code details.
+var fiveHundreds = regexp.MustCompile(`(?m)^\[[^\]]*\] "[^\n]*" 5\d\d (\S+) .*$`)
 
 var vmRSS = regexp.MustCompile(`(?m)^VmRSS:\s+(\d+) kB`)
 

@@ -73,13 +73,19 @@ spec:
 var ratelimitRemaining = regexp.MustCompile(`^"products";r=(\d+);`)
 
 func testSpellings(t *testing.T, gw *gatewayProcess) {
-	_, dump, err := adminGet(gw, "/config_dump?resource=dynamic_active_listeners")
-	if err != nil {
-		t.Fatal(err)
+	// The premise: what istiod's default (BASE) gave the gateway.
+	status, dump, err := adminGet(gw, "/config_dump?resource=dynamic_listeners")
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("admin /config_dump: %d %v", status, err)
 	}
-	t.Logf("istiod's HTTP connection manager: normalize_path %v, merge_slashes %v, path_with_escaped_slashes_action %q",
-		strings.Contains(dump, `"normalize_path": true`), strings.Contains(dump, `"merge_slashes": true`),
-		regexp.MustCompile(`"path_with_escaped_slashes_action": "(\w+)"`).FindStringSubmatch(dump))
+	normalize := regexp.MustCompile(`"normalize_path": true`).MatchString(dump)
+	merge := regexp.MustCompile(`"merge_slashes": true`).MatchString(dump)
+	escaped := regexp.MustCompile(`"path_with_escaped_slashes_action": "(\w+)"`).FindStringSubmatch(dump)
+	t.Logf("istiod's HTTP connection manager: normalize_path %v, merge_slashes %v, path_with_escaped_slashes_action %v",
+		normalize, merge, escaped)
+	if !normalize || merge {
+		t.Fatalf("istiod's default mesh config set normalize_path %v, merge_slashes %v; this test expects BASE's true, false", normalize, merge)
+	}
 
 	if r := rawGet(t, gw, "/elsewhere"); r.status != http.StatusOK || r.reply.Service != fallbackHost {
 		t.Fatalf("/elsewhere: status %d from %q, want the fallback to answer", r.status, r.reply.Service)
