@@ -13,16 +13,15 @@ const createCAS = 1 << 31
 // once up front; larger tables build a key per request.
 const eagerKeyLimit = 4096
 
-// limitKeys names the shared-data keys of one rate limit's bucket slots:
-// "<plugin>/ratelimit/<route>/<slot>". The plugin name comes first because
-// all plugins of a proxy may share one shared-data namespace.
+// limitKeys names the shared-data keys of one rate limit's bucket slots
+// (see policy.BucketKeyPrefix).
 type limitKeys struct {
 	prefix string
 	keys   []string // every slot's key, when there are at most eagerKeyLimit
 }
 
 func newLimitKeys(plugin, route string, slots uint32) limitKeys {
-	k := limitKeys{prefix: plugin + "/ratelimit/" + route + "/"}
+	k := limitKeys{prefix: policy.BucketKeyPrefix(plugin, route)}
 	if slots <= eagerKeyLimit {
 		k.keys = make([]string, slots)
 		for i := range k.keys {

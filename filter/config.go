@@ -25,10 +25,6 @@ type routeState struct {
 	limitKeys limitKeys
 }
 
-// routePropertyName is the property the matched route's name is written to;
-// Envoy keeps it in the stream's filter state as "wasm." + the name.
-const routePropertyName = "wasmgate_route"
-
 func newConfig(pol *policy.Policy, plugin string) *config {
 	c := &config{policy: pol, routes: make([]routeState, len(pol.Routes()))}
 	for _, r := range pol.Routes() {

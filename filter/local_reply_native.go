@@ -2,6 +2,8 @@
 
 package filter
 
+import "github.com/wasmgate/wasmgate/policy"
+
 // sendLocalResponse answers the stream from the proxy. Native builds run on
 // the SDK's host emulator, which has no response-code details.
 func sendLocalResponse(status uint32, _ string, headers [][2]string, body string) error {
@@ -11,5 +13,5 @@ func sendLocalResponse(status uint32, _ string, headers [][2]string, body string
 // setRouteProperty records the matched route's name in the stream's filter
 // state; see the wasm build's.
 func setRouteProperty(name []byte) error {
-	return sdkSetProperty([]string{routePropertyName}, name)
+	return sdkSetProperty([]string{policy.RouteProperty}, name)
 }

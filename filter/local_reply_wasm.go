@@ -7,6 +7,8 @@ import (
 	"errors"
 	"strconv"
 	"unsafe"
+
+	"github.com/wasmgate/wasmgate/policy"
 )
 
 // sendLocalResponse answers the stream from the proxy. Unlike the SDKs'
@@ -57,7 +59,7 @@ func setRouteProperty(name []byte) error {
 	return nil
 }
 
-var routeProperty = []byte(routePropertyName)
+var routeProperty = []byte(policy.RouteProperty)
 
 //go:wasmimport env proxy_set_property
 func proxySetProperty(pathData *byte, pathSize int32, valueData *byte, valueSize int32) uint32

@@ -62,9 +62,8 @@ type Route struct {
 	// rate limit service after RateLimit admits a request, or nil.
 	GlobalLimit *GlobalLimit
 
-	matches  []matchBlock
-	rewrite  *rewrite
-	counters routeCounters
+	matches []matchBlock
+	units   []unit // the route's features, in plan order
 }
 
 // HeaderOpKind says how a HeaderOp changes a header map.
@@ -109,6 +108,10 @@ type Split struct {
 	override   string // lower-case header name, "" when none
 }
 
+// OverrideHeader is the request header that names a destination to use
+// instead of the weighted choice (lower-case), "" when there is none.
+func (s *Split) OverrideHeader() string { return s.override }
+
 // Destination is one entry of a route's "route" list.
 type Destination struct {
 	// Host, Subset and Port are "destination.host", "destination.subset"
@@ -152,6 +155,10 @@ type RateLimit struct {
 	policyField string // precomputed RateLimit-Policy value
 	limitField  string // precomputed MaxTokens in decimal
 }
+
+// KeyedByClientAddress reports whether the limit is counted per client
+// address ("key": {"clientAddress": true}).
+func (rl *RateLimit) KeyedByClientAddress() bool { return rl.key.kind == limitClientAddress }
 
 // FieldsMode selects the rate-limit response headers.
 type FieldsMode uint8

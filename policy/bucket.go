@@ -2,7 +2,8 @@ package policy
 
 import (
 	"encoding/binary"
-	"fmt"
+	"errors"
+	"strconv"
 	"time"
 )
 
@@ -68,6 +69,26 @@ func (b Bucket) idle(s BucketState, now int64) bool {
 	return rate > 0 && now > s.Last && uint64(now-s.Last) >= ceilDiv(capacity-s.Units, rate)
 }
 
+// BucketKeyPrefix starts the shared-data key of every bucket slot of the
+// rate limit of route: a slot's key is the prefix and the slot's index in
+// decimal ("<plugin>/ratelimit/<route>/<slot>"). The plugin name comes
+// first because all plugins of a proxy may share one shared-data namespace.
+func BucketKeyPrefix(plugin, route string) string { return plugin + "/ratelimit/" + route + "/" }
+
+// StoredTokens returns the whole tokens a bucket held when its state was
+// stored as data (AppendBinary), without the refill since.
+//
+// # Errors
+//
+// As DecodeBucketState.
+func (b Bucket) StoredTokens(data []byte) (uint64, error) {
+	s, err := DecodeBucketState(data)
+	if err != nil || b.unitsPerToken() == 0 {
+		return 0, err
+	}
+	return s.Units / b.unitsPerToken(), nil
+}
+
 func ceilDiv(a, b uint64) uint64 { return (a + b - 1) / b }
 
 // AppendBinary appends the BucketStateSize-byte encoding of s: Units, Last
@@ -85,7 +106,7 @@ func (s BucketState) AppendBinary(dst []byte) []byte {
 // An input that is not exactly BucketStateSize bytes is refused.
 func DecodeBucketState(b []byte) (BucketState, error) {
 	if len(b) != BucketStateSize {
-		return BucketState{}, fmt.Errorf("bucket state: want %d bytes, got %d", BucketStateSize, len(b))
+		return BucketState{}, errors.New("bucket state: want " + strconv.Itoa(BucketStateSize) + " bytes, got " + strconv.Itoa(len(b)))
 	}
 	return BucketState{
 		Units: binary.BigEndian.Uint64(b),

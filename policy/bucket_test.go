@@ -158,3 +158,34 @@ func TestDecodeBucketState_Errors(t *testing.T) {
 		})
 	}
 }
+
+func TestBucket_StoredTokens(t *testing.T) {
+	b := Bucket{MaxTokens: 10, TokensPerFill: 1, FillInterval: time.Second}
+	tests := []struct {
+		name  string
+		units uint64
+		want  uint64
+	}{
+		{name: "full", units: b.capacity(), want: 10},
+		{name: "a token and a half", units: uint64(3 * time.Second / 2), want: 1},
+		{name: "empty", units: 0, want: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			data := BucketState{Units: tc.units, Last: 5}.AppendBinary(nil)
+			got, err := b.StoredTokens(data)
+			if err != nil || got != tc.want {
+				t.Fatalf("StoredTokens = %d, %v; want %d", got, err, tc.want)
+			}
+		})
+	}
+	if _, err := b.StoredTokens([]byte{1, 2}); err == nil {
+		t.Fatal("StoredTokens accepts 2 bytes")
+	}
+}
+
+func TestBucketKeyPrefix(t *testing.T) {
+	if got, want := BucketKeyPrefix("gw", "api"), "gw/ratelimit/api/"; got != want {
+		t.Fatalf("BucketKeyPrefix = %q, want %q", got, want)
+	}
+}

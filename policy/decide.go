@@ -1,5 +1,7 @@
 package policy
 
+import "strconv"
+
 // Choose makes the choices of one request and writes them to d, which it
 // resets first: the route, the rewrite, the destination and the rate-limit
 // key. Decide builds a whole Plan on top of it. The first route whose match holds wins; with none, d.Route
@@ -30,17 +32,87 @@ func (p *Policy) Choose(req *Request, random uint64, d *Decision) {
 			continue
 		}
 		d.Route = r
-		if r.Split != nil {
-			d.Destination, d.Overridden = r.Split.pick(req, random)
-		}
-		if r.rewrite != nil {
-			d.Path, d.Authority = r.rewrite.apply(req.Path, path, prefix)
-		}
-		if r.RateLimit != nil {
-			d.LimitKey = r.RateLimit.keyOf(req)
+		for _, u := range r.units {
+			u.choose(req, path, prefix, random, d)
 		}
 		return
 	}
+}
+
+// Decide plans what to do with one request and writes the plan to plan,
+// which it resets first. It decides on the normal form of the path
+// (normalize), which the plan forwards when the client spelled it
+// otherwise. A request no route matches gets a plan that only removes
+// client-sent hint headers (and forwards the normal path).
+//
+// # Notes
+//
+// Decide reads the Policy and writes buckets only through env, so it is
+// safe for concurrent use with distinct plans. It allocates only what
+// Choose does, plus rendered header values that mix text and variables.
+// Counters are bumped for admitted requests only where they describe
+// forwarding: a rate-limited request counts as matched and rate_limited,
+// never as picked for a destination.
+func (p *Policy) Decide(req *Request, env Env, plan *Plan) {
+	plan.reset()
+	req = plan.normalize(req)
+	for _, name := range p.hintHeaders {
+		if _, ok := header(req, name); ok {
+			plan.Request = append(plan.Request, Edit{Kind: HeaderRemove, Name: name})
+		}
+	}
+	p.Choose(req, env.Random(), &plan.Decision)
+	r := plan.Route
+	if r == nil {
+		return
+	}
+	for _, u := range r.units {
+		if !u.step(plan, req, env) {
+			return
+		}
+	}
+	plan.admit()
+}
+
+// admit appends what every unit counts for a request that goes on.
+func (plan *Plan) admit() {
+	for _, u := range plan.Route.units {
+		u.admitted(plan)
+	}
+}
+
+func (plan *Plan) reset() {
+	clear(plan.Request)
+	clear(plan.Response)
+	plan.Decision = Decision{}
+	plan.Request, plan.Response, plan.Counters = plan.Request[:0], plan.Response[:0], plan.Counters[:0]
+	plan.Reply, plan.RouteChanged, plan.Limit, plan.Call = nil, false, LimitVerdict{}, nil
+	clear(plan.reply.Headers)
+	plan.reply = Reply{Headers: plan.reply.Headers[:0]}
+}
+
+// Describe returns the debug line of a decided plan for req: the route and
+// what each of its units did, or "route=-" when no route matched.
+func (plan *Plan) Describe(req *Request) string {
+	line := "request " + strconv.Quote(req.Path) + " route="
+	if plan.Route == nil {
+		return line + "-"
+	}
+	line += plan.Route.Name
+	for _, u := range plan.Route.units {
+		line = u.describe(line, plan)
+	}
+	return line
+}
+
+// routeReads reports whether any of r's units may read part.
+func (r *Route) routeReads(part requestPart) bool {
+	for _, u := range r.units {
+		if u.reads(part) {
+			return true
+		}
+	}
+	return false
 }
 
 // UsesClientAddress reports whether any route may read
@@ -54,44 +126,3 @@ func (p *Policy) UsesClientAddress() bool { return p.usesClientAddress }
 // value), so a caller can skip fetching them otherwise.
 func (p *Policy) UsesMethod() bool    { return p.usesMethod }
 func (p *Policy) UsesAuthority() bool { return p.usesAuthority }
-
-// reads reports whether the route reads the pseudo-header name (":method"
-// or ":authority") of a request.
-func (r *Route) reads(name string) bool {
-	for _, b := range r.matches {
-		if name == ":method" && b.method != nil || name == ":authority" && b.authority != nil {
-			return true
-		}
-	}
-	if name == ":method" && r.GlobalLimit.reads(entryMethod) || name == ":authority" && r.GlobalLimit.reads(entryAuthority) {
-		return true
-	}
-	for _, ops := range [][]HeaderOp{r.RequestHeaders, r.ResponseHeaders} {
-		for _, op := range ops {
-			for _, part := range op.Value.parts {
-				if part.kind == partHeader && part.text == name {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
-func (r *Route) usesClientAddress() bool {
-	if r.Split != nil && r.Split.sticky.kind == stickyClientAddress ||
-		r.RateLimit != nil && r.RateLimit.key.kind == limitClientAddress ||
-		r.GlobalLimit.reads(entryClientAddress) {
-		return true
-	}
-	for _, ops := range [][]HeaderOp{r.RequestHeaders, r.ResponseHeaders} {
-		for _, op := range ops {
-			for _, part := range op.Value.parts {
-				if part.kind == partClientAddress {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}

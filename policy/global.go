@@ -101,7 +101,7 @@ type entrySource struct {
 	encoded []byte
 }
 
-// value returns the entry's value for req; ok is false when the request
+// resolve returns the entry's value for req; ok is false when the request
 // lacks it (a missing header without default).
 func (e *entrySource) resolve(req *Request) (string, bool) {
 	var v string
@@ -128,46 +128,39 @@ func (e *entrySource) resolve(req *Request) (string, bool) {
 }
 
 func (p *parser) globalLimit(path string, v gjson.Result, routeName string) *GlobalLimit {
-	fields, ok := p.object(path, v, schemaGlobalLimit)
+	o, ok := p.object(path, v, schemaGlobalLimit)
 	if !ok {
 		return nil
 	}
 	before := len(p.errs)
 	g := &GlobalLimit{Name: routeName, Timeout: DefaultGlobalTimeout, Status: DefaultLimitStatus, StatusOnError: DefaultGlobalStatusOnError}
-	for _, name := range []string{"domain", "cluster", "rateLimits"} {
-		if _, ok := fields[name]; !ok {
-			p.fail(path, "missing field %q", name)
+	o.requireAll()
+	if dv, ok := o.value("domain"); ok {
+		g.Domain, _ = p.headerValue(o.at("domain"), dv)
+	}
+	if cv, ok := o.value("cluster"); ok {
+		g.Cluster, _ = p.headerValue(o.at("cluster"), cv)
+	}
+	if items, ok := o.list("rateLimits"); ok {
+		g.descriptors = p.descriptorSources(o.at("rateLimits"), items, routeName)
+	}
+	if s, ok := o.str("timeout"); ok {
+		d, err := time.ParseDuration(s)
+		switch {
+		case err != nil:
+			p.fail(o.at("timeout"), "%q is not a duration", s)
+		case d < time.Millisecond || d > maxGlobalTimeout:
+			p.fail(o.at("timeout"), "must be from 1ms to %s, got %q", maxGlobalTimeout, s)
+		default:
+			g.Timeout = d
 		}
 	}
-	if dv, ok := fields["domain"]; ok {
-		g.Domain, _ = p.headerValue(path+".domain", dv)
+	if n, ok := o.enum("failureMode"); ok {
+		g.FailureMode = FailureMode(n)
 	}
-	if cv, ok := fields["cluster"]; ok {
-		g.Cluster, _ = p.headerValue(path+".cluster", cv)
-	}
-	if lv, ok := fields["rateLimits"]; ok {
-		g.descriptors = p.descriptorSources(path+".rateLimits", lv, routeName)
-	}
-	if tv, ok := fields["timeout"]; ok {
-		if s, ok := p.str(path+".timeout", tv); ok {
-			d, err := time.ParseDuration(s)
-			switch {
-			case err != nil:
-				p.fail(path+".timeout", "%q is not a duration", s)
-			case d < time.Millisecond || d > maxGlobalTimeout:
-				p.fail(path+".timeout", "must be from 1ms to %s, got %q", maxGlobalTimeout, s)
-			default:
-				g.Timeout = d
-			}
-		}
-	}
-	if fv, ok := fields["failureMode"]; ok {
-		g.FailureMode = FailureMode(p.enum(path+".failureMode", fv, failureModes...))
-	}
-	p.denial(path, fields, &g.Status, &g.Body, &g.Fields)
-	if sv, ok := fields["statusOnError"]; ok {
-		status, _ := p.integer(path+".statusOnError", sv, 400, 599)
-		g.StatusOnError = uint32(status)
+	o.denial(&g.Status, &g.Body, &g.Fields)
+	if n, ok := o.integer("statusOnError"); ok {
+		g.StatusOnError = uint32(n)
 	}
 	if len(p.errs) != before {
 		return nil
@@ -177,33 +170,16 @@ func (p *parser) globalLimit(path string, v gjson.Result, routeName string) *Glo
 	return g
 }
 
-func (p *parser) descriptorSources(path string, v gjson.Result, routeName string) []descriptorSource {
-	items, ok := p.list(path, v)
-	if !ok {
-		return nil
-	}
-	if len(items) == 0 {
-		p.fail(path, "must not be empty")
-		return nil
-	}
+func (p *parser) descriptorSources(path string, items []gjson.Result, routeName string) []descriptorSource {
 	out := make([]descriptorSource, 0, len(items))
 	for i, item := range items {
 		ipath := index(path, i)
-		fields, ok := p.object(ipath, item, schemaDescriptor)
+		o, ok := p.object(ipath, item, schemaDescriptor)
 		if !ok {
 			continue
 		}
-		av, ok := fields["actions"]
+		actions, ok := o.list("actions")
 		if !ok {
-			p.fail(ipath, `missing field "actions"`)
-			continue
-		}
-		actions, ok := p.list(ipath+".actions", av)
-		if !ok {
-			continue
-		}
-		if len(actions) == 0 {
-			p.fail(ipath+".actions", "must not be empty")
 			continue
 		}
 		d := descriptorSource{entries: make([]entrySource, 0, len(actions))}
@@ -220,29 +196,30 @@ func (p *parser) descriptorSources(path string, v gjson.Result, routeName string
 // action reads one of Envoy's rate limit actions (in its camelCase JSON
 // form) and the routeName action of our own.
 func (p *parser) action(path string, v gjson.Result, routeName string) (entrySource, bool) {
-	which, val, ok := p.oneOf(path, v, schemaAction)
+	f, val, ok := p.oneOf(path, v, schemaAction)
 	if !ok {
 		return entrySource{}, false
 	}
+	which := f.Name
 	path += "." + which
 	before := len(p.errs)
 	var e entrySource
 	switch which {
 	case "genericKey":
-		fields, ok := p.object(path, val, schemaGenericKey)
+		o, ok := p.object(path, val, schemaGenericKey)
 		if !ok {
 			break
 		}
 		e = entrySource{kind: entryConstant, key: "generic_key"}
-		p.descriptorField(path, fields, "descriptorValue", true, &e.value)
-		p.descriptorField(path, fields, "descriptorKey", false, &e.key)
+		o.descriptorField("descriptorValue", &e.value)
+		o.descriptorField("descriptorKey", &e.key)
 	case "routeName":
-		fields, ok := p.object(path, val, schemaRouteNameAction)
+		o, ok := p.object(path, val, schemaRouteNameAction)
 		if !ok {
 			break
 		}
 		e = entrySource{kind: entryConstant, key: "route_name", value: routeName}
-		p.descriptorField(path, fields, "descriptorKey", false, &e.key)
+		o.descriptorField("descriptorKey", &e.key)
 	case "remoteAddress":
 		if !val.IsObject() || len(val.Map()) != 0 {
 			p.fail(path, "must be {} (it has no options), got %s", val.Raw)
@@ -261,63 +238,157 @@ func (p *parser) action(path string, v gjson.Result, routeName string) (entrySou
 	return e, true
 }
 
-// descriptorField reads the string fields[name], which is written into a
-// descriptor entry, into dst; required says whether it must be there.
-func (p *parser) descriptorField(path string, fields map[string]gjson.Result, name string, required bool, dst *string) {
-	if v, ok := fields[name]; ok {
-		*dst, _ = p.headerValue(path+"."+name, v)
-	} else if required {
-		p.fail(path, "missing field %q", name)
+// descriptorField reads the string field name, which is written into a
+// descriptor entry, into dst when it is there.
+func (o *object) descriptorField(name string, dst *string) {
+	if v, ok := o.value(name); ok {
+		*dst, _ = o.p.headerValue(o.at(name), v)
 	}
 }
 
 func (p *parser) requestHeadersAction(path string, v gjson.Result) entrySource {
-	fields, ok := p.object(path, v, schemaRequestHeadersAction)
+	o, ok := p.object(path, v, schemaRequestHeadersAction)
 	if !ok {
 		return entrySource{}
 	}
 	e := entrySource{kind: entryHeader}
-	if hv, ok := fields["headerName"]; ok {
-		if s, ok := p.str(path+".headerName", hv); ok {
-			switch strings.ToLower(s) {
-			case ":authority":
-				e.kind = entryAuthority
-			case ":method":
-				e.kind = entryMethod
-			case ":path":
-				e.kind = entryPath
-			default:
-				e.name, _ = p.headerName(path+".headerName", s, "use :authority, :method or :path, or a regular header")
-			}
+	if s, ok := o.str("headerName"); ok {
+		switch strings.ToLower(s) {
+		case ":authority":
+			e.kind = entryAuthority
+		case ":method":
+			e.kind = entryMethod
+		case ":path":
+			e.kind = entryPath
+		default:
+			e.name, _ = p.headerName(o.at("headerName"), s, "use :authority, :method or :path, or a regular header")
 		}
-	} else {
-		p.fail(path, `missing field "headerName"`)
 	}
-	p.descriptorField(path, fields, "descriptorKey", true, &e.key)
-	if sv, ok := fields["skipIfAbsent"]; ok {
-		e.skipIfAbsent, _ = p.boolean(path+".skipIfAbsent", sv)
-	}
-	if dv, ok := fields["defaultValue"]; ok {
-		e.value, e.hasDefault = p.headerValue(path+".defaultValue", dv)
+	o.descriptorField("descriptorKey", &e.key)
+	e.skipIfAbsent, _ = o.flag("skipIfAbsent")
+	if dv, ok := o.value("defaultValue"); ok {
+		e.value, e.hasDefault = p.headerValue(o.at("defaultValue"), dv)
 		if e.skipIfAbsent {
-			p.fail(path, `"defaultValue" and "skipIfAbsent" exclude each other`)
+			o.excludes("defaultValue")
 		}
 	}
 	return e
 }
 
-// reads reports whether the limit reads the request part of kind.
-func (g *GlobalLimit) reads(kind entryKind) bool {
-	if g == nil {
-		return false
+var (
+	descriptorText = &Schema{Kind: KindString, Pattern: headerValuePattern,
+		Doc: "Text written into a descriptor entry: not empty, no CR, LF or NUL."}
+
+	schemaGenericKey = &Schema{Kind: KindObject, Doc: "A constant entry.", Fields: []*Field{
+		required("descriptorValue", descriptorText),
+		optional("descriptorKey", withDefault(descriptorText, "generic_key")),
+	}}
+
+	schemaRouteNameAction = &Schema{Kind: KindObject, Doc: "The route's name as an entry.", Fields: []*Field{
+		optional("descriptorKey", withDefault(descriptorText, "route_name")),
+	}}
+
+	schemaRequestHeadersAction = &Schema{Kind: KindObject, Doc: "A request header (or :authority, :method, :path) as an entry.",
+		Excludes: [][2]string{{"skipIfAbsent", "defaultValue"}},
+		Fields: []*Field{
+			required("headerName", strDecl("The header, or :authority, :method or :path.")),
+			required("descriptorKey", descriptorText),
+			optional("skipIfAbsent", boolDecl("Leave the descriptor out when the header is absent.")),
+			optional("defaultValue", descriptorText),
+		}}
+
+	schemaAction = &Schema{Kind: KindObject, Def: "rateLimitAction", OneOf: true,
+		Doc: "One descriptor entry, as Envoy's rate limit actions: exactly one of these.",
+		Fields: []*Field{
+			optional("genericKey", schemaGenericKey),
+			optional("requestHeaders", schemaRequestHeadersAction),
+			optional("remoteAddress", &Schema{Kind: KindObject, Doc: "The client address as an entry: {}."}),
+			optional("routeName", schemaRouteNameAction),
+		}}
+
+	schemaDescriptor = &Schema{Kind: KindObject, Doc: "One descriptor sent to the service.", Fields: []*Field{
+		required("actions", &Schema{Kind: KindList, Items: schemaAction, MinItems: 1, Doc: "The descriptor's entries, in order."}),
+	}}
+
+	schemaGlobalLimit = &Schema{Kind: KindObject, Def: "globalRateLimit",
+		Doc: "A global limit decided by an Envoy rate limit service over gRPC.",
+		Fields: []*Field{
+			required("domain", &Schema{Kind: KindString, Pattern: headerValuePattern, Doc: "The rate limit service's domain."}),
+			required("cluster", &Schema{Kind: KindString, Pattern: headerValuePattern, Doc: "The Envoy cluster of the rate limit service."}),
+			required("rateLimits", &Schema{Kind: KindList, Items: schemaDescriptor, MinItems: 1, Doc: "The descriptors to send."}),
+			optional("timeout", withDefault(&Schema{Kind: KindString,
+				Pattern: positiveDurationPattern,
+				Doc:     "How long to wait for the service: a Go duration from 1ms to 1m."}, DefaultGlobalTimeout.String())),
+			optional("failureMode", withDefault(&Schema{Kind: KindString, Enum: failureModes,
+				Doc: "Admit (allow) or deny a request when the service does not answer."}, failureModes[0])),
+			denialStatus,
+			optional("statusOnError", withDefault(intDecl("HTTP status of a request denied because the service failed.", 400, 599), DefaultGlobalStatusOnError)),
+			denialBody,
+			denialFields,
+		}}
+)
+
+func init() {
+	register(&feature{order: 60, fields: []*Field{optional("globalRateLimit", schemaGlobalLimit)}, compile: compileGlobalLimit})
+}
+
+// compileGlobalLimit compiles the "globalRateLimit" block into
+// Route.GlobalLimit.
+func compileGlobalLimit(p *parser, route *object, r *Route) unit {
+	gv, ok := route.value("globalRateLimit")
+	if !ok {
+		return nil
 	}
-	for _, d := range g.descriptors {
+	if r.GlobalLimit = p.globalLimit(route.at("globalRateLimit"), gv, r.Name); r.GlobalLimit == nil {
+		return nil
+	}
+	return &globalUnit{g: r.GlobalLimit}
+}
+
+type globalUnit struct {
+	noUnit
+	g                              *GlobalLimit
+	ok, overLimit, failed, timeout Counter
+}
+
+func (u *globalUnit) counters(def func(string) Counter) {
+	u.ok = def(CounterGlobalOK)
+	u.overLimit = def(CounterGlobalOver)
+	u.failed = def(CounterGlobalError)
+	u.timeout = def(CounterGlobalTimeout)
+}
+
+func (u *globalUnit) reads(part requestPart) bool {
+	kind := entryClientAddress
+	switch part {
+	case readsMethod:
+		kind = entryMethod
+	case readsAuthority:
+		kind = entryAuthority
+	}
+	for _, d := range u.g.descriptors {
 		for _, e := range d.entries {
 			if e.kind == kind {
 				return true
 			}
 		}
 	}
+	return false
+}
+
+// step plans the call to the service for req. Asked only when the local
+// bucket admitted the request; the destination counts once the answer
+// admits it too (Complete). Without a descriptor that applies there is
+// nothing to ask.
+func (u *globalUnit) step(plan *Plan, req *Request, _ Env) bool {
+	var n int
+	plan.call.Message, n = u.g.AppendRequest(plan.call.Message[:0], req)
+	if n == 0 {
+		return true
+	}
+	plan.call.Limit = u.g
+	plan.Call = &plan.call
+	plan.asking = u
 	return false
 }
 
@@ -336,19 +407,6 @@ type Call struct {
 // a local one.
 const RateLimitServiceErrorDetails = "wasmgate_rate_limit_service_error"
 
-// ask plans the call to g for req; it reports false when no descriptor
-// applies, so there is nothing to ask.
-func (plan *Plan) ask(g *GlobalLimit, req *Request) bool {
-	var n int
-	plan.call.Message, n = g.AppendRequest(plan.call.Message[:0], req)
-	if n == 0 {
-		return false
-	}
-	plan.call.Limit = g
-	plan.Call = &plan.call
-	return true
-}
-
 // Complete finishes a plan whose Call is over, with the service's answer
 // a: a decoded RateLimitResponse, or an Answer whose Code is AnswerError
 // or AnswerTimeout when the call failed.
@@ -360,17 +418,17 @@ func (plan *Plan) ask(g *GlobalLimit, req *Request) bool {
 // status and body, the RateLimit fields of the answer and its response
 // headers. A failure follows the limit's FailureMode.
 func (plan *Plan) Complete(a *Answer) {
-	g := plan.call.Limit
+	u := plan.asking
 	plan.Call = nil
 	clear(plan.Request)
 	plan.Request, plan.Counters = plan.Request[:0], plan.Counters[:0]
-	if g == nil || plan.Route == nil {
+	if u == nil || plan.Route == nil {
 		return
 	}
-	c := &plan.Route.counters
+	g := u.g
 	switch a.Code {
 	case AnswerOK:
-		plan.Counters = append(plan.Counters, c.globalOK)
+		plan.Counters = append(plan.Counters, u.ok)
 		for _, h := range a.RequestHeaders {
 			plan.Request = append(plan.Request, Edit{Kind: HeaderAdd, Name: h[0], Value: h[1]})
 		}
@@ -378,17 +436,14 @@ func (plan *Plan) Complete(a *Answer) {
 			plan.Response = append(plan.Response, Edit{Kind: HeaderAdd, Name: h[0], Value: h[1]})
 		}
 	case AnswerOverLimit:
-		plan.Counters = append(plan.Counters, c.globalOverLimit)
-		headers := g.AppendFields(plan.reply.Headers[:0], a)
-		headers = append(headers, [2]string{"x-envoy-ratelimited", "true"})
-		plan.reply = Reply{Status: g.Status, Details: RateLimitedDetails, Headers: headers, Body: g.Body}
-		plan.Reply = &plan.reply
+		plan.Counters = append(plan.Counters, u.overLimit)
+		plan.deny(g.Status, RateLimitedDetails, g.AppendFields(plan.reply.Headers[:0], a), g.Body)
 		return
 	default:
 		if a.Code == AnswerTimeout {
-			plan.Counters = append(plan.Counters, c.globalTimeout)
+			plan.Counters = append(plan.Counters, u.timeout)
 		} else {
-			plan.Counters = append(plan.Counters, c.globalError)
+			plan.Counters = append(plan.Counters, u.failed)
 		}
 		if g.FailureMode == FailureDeny {
 			plan.reply = Reply{Status: g.StatusOnError, Details: RateLimitServiceErrorDetails, Headers: plan.reply.Headers[:0]}
@@ -396,7 +451,5 @@ func (plan *Plan) Complete(a *Answer) {
 			return
 		}
 	}
-	if d := plan.Destination; d != nil {
-		plan.Counters = append(plan.Counters, c.picked[d.Index])
-	}
+	plan.admit()
 }

@@ -107,17 +107,115 @@ func clientAddress(req *Request) string {
 	return strings.TrimSuffix(strings.TrimPrefix(stripPort(req.ClientAddress), "["), "]")
 }
 
+// templatePattern is a header value with known variables only: %%,
+// %ROUTE_NAME%, %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%, %DESTINATION% and
+// %REQ(name)% of a header name or :authority, :method, :path (any case).
+var templatePattern = `^([^%\r\n\x00]|%%|%ROUTE_NAME%|%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%|%DESTINATION%|%REQ\((` +
+	":" + anyCase("authority") + "|:" + anyCase("method") + "|:" + anyCase("path") +
+	"|[!#$&'*+.^_`|~0-9A-Za-z-]+)\\)%)+$"
+
+// anyCase returns a pattern matching the lower-case ASCII word s in any case.
+func anyCase(s string) string {
+	var out string
+	for i := 0; i < len(s); i++ {
+		out += "[" + string(s[i]-'a'+'A') + s[i:i+1] + "]"
+	}
+	return out
+}
+
+var (
+	schemaHeaderOps = &Schema{Kind: KindObject, Def: "headerOperations",
+		Doc: "Header operations, applied in the order remove, set, add.",
+		Fields: []*Field{
+			optional("set", &Schema{Kind: KindMap, Keys: schemaHeaderName, Values: schemaTemplate,
+				Doc: "Headers to set, replacing every value."}),
+			optional("add", &Schema{Kind: KindMap, Keys: schemaHeaderName, Values: schemaTemplate,
+				Doc: "Headers to append, keeping existing values."}),
+			optional("remove", &Schema{Kind: KindList, Items: schemaHeaderName, Doc: "Headers to remove."}),
+		}}
+
+	schemaHeaders = &Schema{Kind: KindObject, Doc: "Header operations on the request and on the response.",
+		Fields: []*Field{optional("request", schemaHeaderOps), optional("response", schemaHeaderOps)}}
+)
+
+func init() {
+	register(&feature{order: 30, fields: []*Field{optional("headers", schemaHeaders)}, compile: compileHeaders})
+}
+
+// compileHeaders compiles the "headers" block into Route.RequestHeaders and
+// Route.ResponseHeaders.
+func compileHeaders(p *parser, route *object, r *Route) unit {
+	hv, ok := route.value("headers")
+	if !ok {
+		return nil
+	}
+	r.RequestHeaders, r.ResponseHeaders = p.headers(route.at("headers"), hv, r.Name)
+	return &headersUnit{request: r.RequestHeaders, response: r.ResponseHeaders}
+}
+
+type headersUnit struct {
+	noUnit
+	request, response []HeaderOp
+}
+
+func (u *headersUnit) reads(part requestPart) bool {
+	for _, ops := range [2][]HeaderOp{u.request, u.response} {
+		for _, op := range ops {
+			for _, tp := range op.Value.parts {
+				switch {
+				case part == readsClientAddress && tp.kind == partClientAddress,
+					part == readsMethod && tp.kind == partHeader && tp.text == ":method",
+					part == readsAuthority && tp.kind == partHeader && tp.text == ":authority":
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// step renders both lists while the request passes: the proxy drops the
+// request headers before the response comes.
+func (u *headersUnit) step(plan *Plan, req *Request, _ Env) bool {
+	plan.Request = plan.render(plan.Request, u.request, req, true)
+	plan.Response = plan.render(plan.Response, u.response, req, false)
+	return true
+}
+
+// render appends ops with their values rendered for req to dst, leaving
+// out sets and adds whose value must not be written, and, when ops edit
+// req's own headers, removals of headers req does not have.
+func (plan *Plan) render(dst []Edit, ops []HeaderOp, req *Request, ofReq bool) []Edit {
+	for i := range ops {
+		op := &ops[i]
+		e := Edit{Kind: op.Kind, Name: op.Name}
+		if op.Kind == HeaderRemove && ofReq {
+			if _, ok := header(req, op.Name); !ok {
+				continue
+			}
+		}
+		if op.Kind != HeaderRemove {
+			var ok bool
+			if e.Value, ok = op.Value.Render(req, &plan.Decision); !ok {
+				continue
+			}
+		}
+		dst = append(dst, e)
+	}
+	return dst
+}
+
 // headers parses a route's "headers" block.
 func (p *parser) headers(path string, v gjson.Result, routeName string) (request, response []HeaderOp) {
-	fields, ok := p.object(path, v, schemaHeaders)
+	o, ok := p.object(path, v, schemaHeaders)
 	if !ok {
 		return nil, nil
 	}
-	if rv, ok := fields["request"]; ok {
-		request = p.headerOps(path+".request", rv, routeName)
+	if rv, ok := o.value("request"); ok {
+		request = p.headerOps(o.at("request"), rv, routeName)
 	}
-	if rv, ok := fields["response"]; ok {
-		response = p.headerOps(path+".response", rv, routeName)
+	if rv, ok := o.value("response"); ok {
+		response = p.headerOps(o.at("response"), rv, routeName)
 	}
 	return request, response
 }
@@ -125,14 +223,13 @@ func (p *parser) headers(path string, v gjson.Result, routeName string) (request
 // headerOps parses one "request" or "response" block into operations in
 // apply order: remove, set, add.
 func (p *parser) headerOps(path string, v gjson.Result, routeName string) []HeaderOp {
-	fields, ok := p.object(path, v, schemaHeaderOps)
+	o, ok := p.object(path, v, schemaHeaderOps)
 	if !ok {
 		return nil
 	}
 	const pseudoHint = `use "rewrite" to change the path or authority`
 	var ops []HeaderOp
-	if rv, ok := fields["remove"]; ok {
-		items, _ := p.list(path+".remove", rv)
+	if items, ok := o.list("remove"); ok {
 		seen := map[string]bool{}
 		for i, item := range items {
 			ip := index(path+".remove", i)
@@ -156,7 +253,7 @@ func (p *parser) headerOps(path string, v gjson.Result, routeName string) []Head
 		field string
 		kind  HeaderOpKind
 	}{{"set", HeaderSet}, {"add", HeaderAdd}} {
-		fv, ok := fields[k.field]
+		fv, ok := o.value(k.field)
 		if !ok {
 			continue
 		}

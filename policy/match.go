@@ -204,15 +204,95 @@ func stripPort(hostport string) string {
 	return hostport
 }
 
-func (p *parser) matchBlocks(path string, v gjson.Result) []matchBlock {
-	items, ok := p.list(path, v)
-	if !ok {
-		return nil
+// matchOps declares an Istio StringMatch with the given operators.
+func matchOps(def, doc string, ops ...*Field) *Schema {
+	return &Schema{Kind: KindObject, Def: def, Doc: doc, OneOf: true, Fields: append([]*Field{
+		optional("exact", strDecl("The whole value equals this.")),
+		optional("prefix", strDecl("The value starts with this.")),
+		optional("regex", strDecl("An RE2 regular expression the whole value must match.")),
+	}, ops...)}
+}
+
+var (
+	schemaURIMatch = matchOps("uriMatch", "How the path (without query) is matched: exactly one operator.",
+		optional("pathPrefix", &Schema{Kind: KindString, Pattern: "^/",
+			Doc: "The path is this or starts with this followed by \"/\": whole segments only."}))
+
+	schemaPlainMatch = matchOps("stringMatch", "How the value is matched: exactly one operator.")
+
+	// The authority is matched without its port (an IPv6 literal keeps its
+	// brackets), and "*" is only a leading "*." of an exact authority.
+	schemaAuthorityMatch = &Schema{Kind: KindObject, Def: "authorityMatch", OneOf: true,
+		Doc: "How the authority (without port) is matched: exactly one operator.",
+		Fields: []*Field{
+			optional("exact", &Schema{Kind: KindString, Pattern: `^(\[[^*]*|\*\.[^:]*|[^*:]*)$`,
+				Doc: "The whole value equals this; a leading \"*.\" matches any subdomain."}),
+			optional("prefix", &Schema{Kind: KindString, Pattern: `^(\[[^*]*|[^*:]*)$`, Doc: "The value starts with this."}),
+			optional("regex", strDecl("An RE2 regular expression the whole value must match.")),
+		}}
+
+	schemaNamedMatch = matchOps("namedMatch", "How a header or query parameter is matched: exactly one operator.",
+		optional("present", &Schema{Kind: KindBoolean, OnlyTrue: true, FalseHint: `use "withoutHeaders" to require absence`,
+			Doc: "The header or parameter is present, whatever its value."}))
+
+	schemaNamedMatches = &Schema{Kind: KindMap, Keys: schemaHeaderName, Values: schemaNamedMatch}
+
+	schemaMatchBlock = &Schema{Kind: KindObject, Def: "match",
+		Doc: "One set of conditions; all must hold.",
+		Fields: []*Field{
+			optional("uri", schemaURIMatch),
+			optional("method", schemaPlainMatch),
+			optional("authority", schemaAuthorityMatch),
+			optional("headers", schemaNamedMatches),
+			optional("queryParams", &Schema{Kind: KindMap, Keys: &Schema{Kind: KindString, Pattern: "^[\\s\\S]+$"},
+				Values: schemaNamedMatch, Doc: "Query parameters (raw, not percent-decoded) by name."}),
+			optional("withoutHeaders", schemaNamedMatches),
+			optional("ignoreUriCase", boolDecl("Match \"uri\" ignoring ASCII case.")),
+		}}
+)
+
+func init() {
+	register(&feature{order: 10, fields: []*Field{
+		optional("match", &Schema{Kind: KindList, Items: schemaMatchBlock, MinItems: 1,
+			EmptyHint: `omit "match" to match every request`,
+			Doc:       "Any block matching selects the route; omit to match every request."}),
+	}, compile: compileMatch})
+}
+
+// compileMatch compiles the "match" list. Every route has the unit: it
+// counts the requests the route matched.
+func compileMatch(p *parser, route *object, r *Route) unit {
+	if items, ok := route.list("match"); ok {
+		r.matches = p.matchBlocks(route.at("match"), items)
 	}
-	if len(items) == 0 {
-		p.fail(path, `must not be empty; omit "match" to match every request`)
-		return nil
+	return &matchUnit{blocks: r.matches}
+}
+
+// matchUnit counts matched requests; Choose selects the route by its
+// blocks (Route.match) before any unit runs.
+type matchUnit struct {
+	noUnit
+	blocks  []matchBlock
+	matched Counter
+}
+
+func (u *matchUnit) counters(def func(string) Counter) { u.matched = def(CounterMatched) }
+
+func (u *matchUnit) reads(part requestPart) bool {
+	for _, b := range u.blocks {
+		if part == readsMethod && b.method != nil || part == readsAuthority && b.authority != nil {
+			return true
+		}
 	}
+	return false
+}
+
+func (u *matchUnit) step(plan *Plan, _ *Request, _ Env) bool {
+	plan.Counters = append(plan.Counters, u.matched)
+	return true
+}
+
+func (p *parser) matchBlocks(path string, items []gjson.Result) []matchBlock {
 	blocks := make([]matchBlock, 0, len(items))
 	for i, item := range items {
 		blocks = append(blocks, p.matchBlock(index(path, i), item))
@@ -222,20 +302,17 @@ func (p *parser) matchBlocks(path string, v gjson.Result) []matchBlock {
 
 func (p *parser) matchBlock(path string, v gjson.Result) matchBlock {
 	var b matchBlock
-	fields, ok := p.object(path, v, schemaMatchBlock)
+	o, ok := p.object(path, v, schemaMatchBlock)
 	if !ok {
 		return b
 	}
-	fold := false
-	if fv, ok := fields["ignoreUriCase"]; ok {
-		fold, _ = p.boolean(path+".ignoreUriCase", fv)
-	}
+	fold, _ := o.flag("ignoreUriCase")
 	single := func(name string, target matchTarget, fold bool) *stringMatch {
-		fv, ok := fields[name]
+		fv, ok := o.value(name)
 		if !ok {
 			return nil
 		}
-		m, ok := p.stringMatch(path+"."+name, fv, target, fold)
+		m, ok := p.stringMatch(o.at(name), fv, target, fold)
 		if !ok {
 			return nil
 		}
@@ -245,12 +322,12 @@ func (p *parser) matchBlock(path string, v gjson.Result) matchBlock {
 	b.method = single("method", targetMethod, false)
 	b.authority = single("authority", targetAuthority, true)
 	named := func(name string) []namedMatch {
-		fv, ok := fields[name]
+		fv, ok := o.value(name)
 		if !ok {
 			return nil
 		}
 		var out []namedMatch
-		for _, e := range p.entries(path+"."+name, fv) {
+		for _, e := range p.entries(o.at(name), fv) {
 			var hn string
 			if name == "queryParams" {
 				hn = e.key
@@ -278,20 +355,19 @@ func (p *parser) stringMatch(path string, v gjson.Result, target matchTarget, fo
 	switch target {
 	case targetURI:
 		decl = schemaURIMatch
+	case targetAuthority:
+		decl = schemaAuthorityMatch
 	case targetNamed:
 		decl = schemaNamedMatch
 	}
-	op, val, ok := p.oneOf(path, v, decl)
+	f, val, ok := p.oneOf(path, v, decl)
 	if !ok {
 		return stringMatch{}, false
 	}
+	op := f.Name
 	path += "." + op
 	if op == "present" {
-		present, ok := p.boolean(path, val)
-		if ok && !present {
-			p.fail(path, `must be true; use "withoutHeaders" to require absence`)
-			return stringMatch{}, false
-		}
+		_, ok := p.flag(path, val, f.Value)
 		return stringMatch{kind: matchPresent}, ok
 	}
 	s, ok := p.str(path, val)

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -62,29 +61,63 @@ type parser struct {
 }
 
 func (p *parser) fail(path, format string, args ...any) {
-	p.errs = append(p.errs, &Error{Path: path, Msg: fmt.Sprintf(format, args...)})
+	p.errs = append(p.errs, &Error{Path: path, Msg: sprintf(format, args...)})
+}
+
+// sprintf formats the verbs the parser's messages use (%s, %q, %d and %%)
+// as fmt.Sprintf does, without importing fmt into the module.
+func sprintf(format string, args ...any) string {
+	var b []byte
+	next := 0
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' || i+1 == len(format) {
+			b = append(b, format[i])
+			continue
+		}
+		i++
+		if format[i] == '%' {
+			b = append(b, '%')
+			continue
+		}
+		var s string
+		if next < len(args) {
+			s = argString(args[next])
+			next++
+		}
+		if format[i] == 'q' {
+			s = strconv.Quote(s)
+		}
+		b = append(b, s...)
+	}
+	return string(b)
+}
+
+// argString is a message argument as %s or %d prints it.
+func argString(a any) string {
+	switch v := a.(type) {
+	case string:
+		return v
+	case int:
+		return strconv.Itoa(v)
+	case uint64:
+		return strconv.FormatUint(v, 10)
+	case error:
+		return v.Error()
+	case interface{ String() string }: // time.Duration
+		return v.String()
+	}
+	return "?"
 }
 
 func (p *parser) policy(doc gjson.Result) *Policy {
-	fields, ok := p.object("policy", doc, schemaPolicy)
+	o, ok := p.object("policy", doc, schemaPolicy)
 	if !ok {
 		return nil
 	}
-	var logRequests bool
-	if lv, ok := fields["logRequests"]; ok {
-		logRequests, _ = p.boolean("logRequests", lv)
-	}
-	routesJSON, ok := fields["routes"]
+	o.prefix = ""
+	logRequests, _ := o.flag("logRequests")
+	items, ok := o.list("routes")
 	if !ok {
-		p.fail("policy", `missing field "routes"`)
-		return nil
-	}
-	items, ok := p.list("routes", routesJSON)
-	if !ok {
-		return nil
-	}
-	if len(items) == 0 {
-		p.fail("routes", "must not be empty")
 		return nil
 	}
 	pol := &Policy{routes: make([]*Route, 0, len(items)), logRequests: logRequests}
@@ -101,53 +134,12 @@ func (p *parser) policy(doc gjson.Result) *Policy {
 		}
 		firstByName[r.Name] = i
 		pol.routes = append(pol.routes, r)
-		pol.usesClientAddress = pol.usesClientAddress || r.usesClientAddress()
-		pol.usesMethod = pol.usesMethod || r.reads(":method")
-		pol.usesAuthority = pol.usesAuthority || r.reads(":authority")
+		pol.usesClientAddress = pol.usesClientAddress || r.routeReads(readsClientAddress)
+		pol.usesMethod = pol.usesMethod || r.routeReads(readsMethod)
+		pol.usesAuthority = pol.usesAuthority || r.routeReads(readsAuthority)
 	}
 	pol.compilePlans()
 	return pol
-}
-
-func (p *parser) route(path string, i int, v gjson.Result) *Route {
-	fields, ok := p.object(path, v, schemaRoute)
-	if !ok {
-		return nil
-	}
-	r := &Route{Name: "route-" + strconv.Itoa(i), Index: i}
-	if nv, ok := fields["name"]; ok {
-		if name, ok := p.str(path+".name", nv); ok {
-			if validName(name) {
-				r.Name = name
-			} else {
-				p.fail(path+".name", "%q is not a valid name: use 1 to 64 of A-Z a-z 0-9 _ . -", name)
-			}
-		}
-	}
-	if mv, ok := fields["match"]; ok {
-		r.matches = p.matchBlocks(path+".match", mv)
-	}
-	if rv, ok := fields["rewrite"]; ok {
-		r.rewrite = p.rewrite(path+".rewrite", rv)
-	}
-	if hv, ok := fields["headers"]; ok {
-		r.RequestHeaders, r.ResponseHeaders = p.headers(path+".headers", hv, r.Name)
-	}
-	routeList, hasRoute := fields["route"]
-	splitJSON, hasSplit := fields["split"]
-	switch {
-	case hasRoute:
-		r.Split = p.split(path, routeList, splitJSON, hasSplit)
-	case hasSplit:
-		p.fail(path+".split", `requires "route"`)
-	}
-	if lv, ok := fields["rateLimit"]; ok {
-		r.RateLimit = p.rateLimit(path+".rateLimit", lv, r.Name)
-	}
-	if gv, ok := fields["globalRateLimit"]; ok {
-		r.GlobalLimit = p.globalLimit(path+".globalRateLimit", gv, r.Name)
-	}
-	return r
 }
 
 // validName reports whether name can appear in metric names and shared-data
@@ -165,28 +157,226 @@ func validName(name string) bool {
 	return true
 }
 
+// object is one object of the document, read through its declaration:
+// the accessors take kinds, ranges, enums, flags, minimum lengths and
+// required fields from the Schema, so a feature's code only adds the rules
+// a declaration cannot state.
+type object struct {
+	p    *parser
+	path string
+	// prefix starts the paths of the fields: path + ".", or "" for the
+	// document itself (whose path is "policy").
+	prefix string
+	decl   *Schema
+	// values are the fields present, by name.
+	values map[string]gjson.Result
+	// reported is set once requireAll reported the missing fields.
+	reported bool
+}
+
 // object checks that v is an object whose keys are all fields of decl and
-// unique, and returns its fields by name.
-func (p *parser) object(path string, v gjson.Result, decl *Schema) (map[string]gjson.Result, bool) {
+// unique, and returns it.
+func (p *parser) object(path string, v gjson.Result, decl *Schema) (*object, bool) {
 	known := decl.names()
 	if !v.IsObject() {
 		p.fail(path, "must be an object, got %s", kind(v))
 		return nil, false
 	}
-	fields := map[string]gjson.Result{}
+	o := &object{p: p, path: path, prefix: path + ".", decl: decl, values: map[string]gjson.Result{}}
 	v.ForEach(func(k, val gjson.Result) bool {
 		name := k.String()
-		switch _, dup := fields[name]; {
+		switch _, dup := o.values[name]; {
 		case !slices.Contains(known, name):
 			p.fail(path, "unknown field %q; known fields: %s", name, strings.Join(known, ", "))
 		case dup:
 			p.fail(path+"."+name, "duplicate field")
 		default:
-			fields[name] = val
+			o.values[name] = val
 		}
 		return true
 	})
-	return fields, true
+	return o, true
+}
+
+// field returns the declaration of the field name.
+func (o *object) field(name string) *Field {
+	for _, f := range o.decl.Fields {
+		if f.Name == name {
+			return f
+		}
+	}
+	// A programming error that every test reading the field finds; refuse
+	// the policy rather than crash the proxy's VM.
+	o.p.fail(o.at(name), "is not declared")
+	return &Field{Name: name, Value: &Schema{}}
+}
+
+func (o *object) has(name string) bool {
+	_, ok := o.values[name]
+	return ok
+}
+
+// at is the path of the field name.
+func (o *object) at(name string) string { return o.prefix + name }
+
+// value returns the field's value. A required field that is absent is
+// reported ("missing field"), unless requireAll has done so.
+func (o *object) value(name string) (gjson.Result, bool) {
+	v, ok := o.values[name]
+	if !ok && !o.reported && o.field(name).Required {
+		o.p.fail(o.path, "missing field %q", name)
+	}
+	return v, ok
+}
+
+// requireAll reports every required field that is absent, up front: the
+// declaration's MissingMsg once, or one "missing field" each. It reports
+// whether all are present.
+func (o *object) requireAll() bool {
+	o.reported = true
+	complete := true
+	for _, f := range o.decl.Fields {
+		if f.Required && !o.has(f.Name) {
+			if complete && o.decl.MissingMsg != "" {
+				o.p.fail(o.path, "%s", o.decl.MissingMsg)
+			} else if o.decl.MissingMsg == "" {
+				o.p.fail(o.path, "missing field %q", f.Name)
+			}
+			complete = false
+		}
+	}
+	return complete
+}
+
+// requires reports whether the field name's companion (Requires) is there,
+// reporting `requires "companion"` against name otherwise.
+func (o *object) requires(name string) bool {
+	for _, r := range o.decl.Requires {
+		if r[0] == name && !o.has(r[1]) {
+			o.p.fail(o.at(name), "requires %q", r[1])
+			return false
+		}
+	}
+	return true
+}
+
+// excludes reports whether no field that name excludes (Excludes) is
+// there, reporting `"name" and "other" exclude each other` otherwise.
+func (o *object) excludes(name string) bool {
+	for _, x := range o.decl.Excludes {
+		other := x[1]
+		if x[1] == name {
+			other = x[0]
+		} else if x[0] != name {
+			continue
+		}
+		if o.has(other) {
+			o.p.fail(o.path, "%q and %q exclude each other", name, other)
+			return false
+		}
+	}
+	return true
+}
+
+// minFields reports whether the object has its declared MinFields fields,
+// reporting "must have at least one of ..." otherwise.
+func (o *object) minFields() bool {
+	if len(o.values) >= o.decl.MinFields {
+		return true
+	}
+	o.p.fail(o.path, "must have at least one of %s", quoteList(o.decl.names()))
+	return false
+}
+
+// str reads a string field.
+func (o *object) str(name string) (string, bool) {
+	v, ok := o.value(name)
+	if !ok {
+		return "", false
+	}
+	return o.p.str(o.at(name), v)
+}
+
+// flag reads a boolean field; a flag declared OnlyTrue must be true.
+func (o *object) flag(name string) (bool, bool) {
+	v, ok := o.value(name)
+	if !ok {
+		return false, false
+	}
+	return o.p.flag(o.at(name), v, o.field(name).Value)
+}
+
+// integer reads an integer field in its declared range.
+func (o *object) integer(name string) (uint64, bool) {
+	v, ok := o.value(name)
+	if !ok {
+		return 0, false
+	}
+	s := o.field(name).Value
+	return o.p.integer(o.at(name), v, s.Min, s.Max)
+}
+
+// enum reads a string field declared with an Enum and returns the position
+// of its value.
+func (o *object) enum(name string) (int, bool) {
+	v, ok := o.value(name)
+	if !ok {
+		return 0, false
+	}
+	return o.p.enum(o.at(name), v, o.field(name).Value.Enum)
+}
+
+// list reads a list with at least its declared MinItems items.
+func (o *object) list(name string) ([]gjson.Result, bool) {
+	v, ok := o.value(name)
+	if !ok {
+		return nil, false
+	}
+	return o.p.items(o.at(name), v, o.field(name).Value)
+}
+
+// items reads the list v declared by s: at least s.MinItems items.
+func (p *parser) items(path string, v gjson.Result, s *Schema) ([]gjson.Result, bool) {
+	items, ok := p.list(path, v)
+	if !ok {
+		return nil, false
+	}
+	if len(items) < s.MinItems {
+		p.fail(path, "%s", hinted("must not be empty", s.EmptyHint))
+		return nil, false
+	}
+	return items, true
+}
+
+// flag reads the boolean v declared by s; OnlyTrue refuses false.
+func (p *parser) flag(path string, v gjson.Result, s *Schema) (bool, bool) {
+	b, ok := p.boolean(path, v)
+	if ok && s.OnlyTrue && !b {
+		p.fail(path, "%s", hinted("must be true", s.FalseHint))
+		return false, false
+	}
+	return b, ok
+}
+
+// hinted appends "; hint" to msg when there is a hint.
+func hinted(msg, hint string) string {
+	if hint == "" {
+		return msg
+	}
+	return msg + "; " + hint
+}
+
+// enum returns the position of v's string among values.
+func (p *parser) enum(path string, v gjson.Result, values []string) (int, bool) {
+	s, ok := p.str(path, v)
+	if !ok {
+		return 0, false
+	}
+	if i := slices.Index(values, s); i >= 0 {
+		return i, true
+	}
+	p.fail(path, "%q is not one of %s", s, quoteList(values))
+	return 0, false
 }
 
 // entry is one key of a JSON object used as a map (e.g. header name → value).
@@ -220,25 +410,23 @@ func (p *parser) entries(path string, v gjson.Result) []entry {
 }
 
 // oneOf reads an object that must have exactly one of decl's fields (and
-// nothing else) and returns that field.
-func (p *parser) oneOf(path string, v gjson.Result, decl *Schema) (string, gjson.Result, bool) {
-	names := decl.names()
+// nothing else) and returns that field's declaration and value.
+func (p *parser) oneOf(path string, v gjson.Result, decl *Schema) (*Field, gjson.Result, bool) {
 	before := len(p.errs)
-	fields, ok := p.object(path, v, decl)
+	o, ok := p.object(path, v, decl)
 	if !ok || len(p.errs) > before {
-		return "", gjson.Result{}, false // already reported; "exactly one" would repeat it
+		return nil, gjson.Result{}, false // already reported; "exactly one" would repeat it
 	}
-	var found []string
-	for _, n := range names {
-		if _, ok := fields[n]; ok {
-			found = append(found, n)
+	if len(o.values) != 1 {
+		p.fail(path, "must have exactly one of %s", quoteList(decl.names()))
+		return nil, gjson.Result{}, false
+	}
+	for _, f := range decl.Fields {
+		if v, ok := o.values[f.Name]; ok {
+			return f, v, true
 		}
 	}
-	if len(found) != 1 {
-		p.fail(path, "must have exactly one of %s", quoteList(names))
-		return "", gjson.Result{}, false
-	}
-	return found[0], fields[found[0]], true
+	return nil, gjson.Result{}, false // unreachable: the value is a declared field
 }
 
 func (p *parser) list(path string, v gjson.Result) ([]gjson.Result, bool) {

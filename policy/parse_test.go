@@ -3,10 +3,12 @@ package policy
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/invalid/*.err from Parse's output")
@@ -173,4 +175,28 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("errors differ between runs:\n%v\n%v", err, again)
 		}
 	})
+}
+
+// TestSprintf checks the parser's formatter against fmt.Sprintf for every
+// verb and argument type its messages use.
+func TestSprintf(t *testing.T) {
+	tests := []struct {
+		name   string
+		format string
+		args   []any
+	}{
+		{name: "quote", format: "%q is not one of %s", args: []any{"a\"b\n", `"x", "y"`}},
+		{name: "ints", format: "must be an integer from %d to %d, got %s", args: []any{uint64(1), uint64(65535), "70000"}},
+		{name: "int", format: "duplicate route name %q (also routes[%d])", args: []any{"a", 3}},
+		{name: "duration", format: "at most %d tokens with fillInterval %s", args: []any{uint64(9), time.Second}},
+		{name: "error", format: "invalid regex %q: %s", args: []any{"(", errors.New("missing )")}},
+		{name: "percent", format: "%%%s%%: unterminated at byte %d; write %%%% for a literal percent", args: []any{"REQ(x)", 7}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got, want := sprintf(tc.format, tc.args...), fmt.Sprintf(tc.format, tc.args...); got != want {
+				t.Fatalf("sprintf = %q, want %q", got, want)
+			}
+		})
+	}
 }

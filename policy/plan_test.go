@@ -199,3 +199,24 @@ func BenchmarkPolicy_Decide(b *testing.B) {
 		p.Decide(req, env, &plan)
 	}
 }
+
+// TestRouteCounter checks that the exported counter names are the ones a
+// policy defines, so tooling that builds them finds the policy's counters.
+func TestRouteCounter(t *testing.T) {
+	p := mustParse(t, `{"routes": [{"name": "api", "route": [{"destination": {"host": "a.b"}}],
+		"rateLimit": {"tokenBucket": {"maxTokens": 1, "fillInterval": "1s"}}}]}`)
+	want := []string{
+		RouteCounter("api", CounterMatched),
+		RouteCounter("api", CounterRewritten),
+		DestinationCounter("api", "a.b"),
+		RouteCounter("api", CounterRateLimited),
+		RouteCounter("api", CounterShadowLimited),
+		RouteCounter("api", CounterContended),
+	}
+	if got := p.Counters(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Counters() = %q, want %q", got, want)
+	}
+	if got := DestinationCounter("api", "a.b"); got != "wasmgate.route.api.destination.a_b.picked" {
+		t.Fatalf("DestinationCounter = %q", got)
+	}
+}

@@ -77,32 +77,101 @@ func join(path, rest, query string) string {
 	return path
 }
 
-func (p *parser) rewrite(path string, v gjson.Result) *rewrite {
-	fields, ok := p.object(path, v, schemaRewrite)
-	if !ok {
-		return nil
+var (
+	schemaRegexRewrite = &Schema{Kind: KindObject, Doc: "Rewrite the path with a regex and a replacement.",
+		MissingMsg: `must have both "match" and "rewrite"`,
+		Fields: []*Field{
+			required("match", strDecl("An RE2 regular expression applied to the path (without query).")),
+			required("rewrite", &Schema{Kind: KindString, Pattern: `^[^?#\r\n\x00]*$`,
+				Doc: "The replacement; \\1 to \\9 insert groups."}),
+		}}
+
+	schemaRewrite = &Schema{Kind: KindObject, Def: "rewrite", MinFields: 1,
+		Excludes: [][2]string{{"uri", "uriRegexRewrite"}},
+		Doc:      "Rewrite the path or authority before the request is forwarded.",
+		Fields: []*Field{
+			optional("uri", &Schema{Kind: KindString, Pattern: `^/[^?#\x00-\x20\x7f]*$`,
+				Doc: "Replaces the matched prefix (or the whole path); the query is kept."}),
+			optional("uriRegexRewrite", schemaRegexRewrite),
+			optional("authority", &Schema{Kind: KindString, Pattern: `^[^\r\n\x00 \t/?#]+$`,
+				Doc: "Replaces the authority (Host)."}),
+		}}
+)
+
+func init() {
+	register(&feature{order: 20, fields: []*Field{optional("rewrite", schemaRewrite)}, compile: compileRewrite})
+}
+
+// compileRewrite compiles the "rewrite" block. Every route has the unit:
+// it counts rewritten requests (none without a rewrite).
+func compileRewrite(p *parser, route *object, _ *Route) unit {
+	u := &rewriteUnit{}
+	if rv, ok := route.value("rewrite"); ok {
+		u.rw = p.rewrite(route.at("rewrite"), rv)
 	}
-	if len(fields) == 0 {
-		p.fail(path, `must have at least one of "uri", "uriRegexRewrite", "authority"`)
+	return u
+}
+
+type rewriteUnit struct {
+	noUnit
+	rw        *rewrite // nil when the route has none
+	rewritten Counter
+}
+
+func (u *rewriteUnit) counters(def func(string) Counter) { u.rewritten = def(CounterRewritten) }
+
+func (u *rewriteUnit) choose(req *Request, path string, prefix int, _ uint64, d *Decision) {
+	if u.rw != nil {
+		d.Path, d.Authority = u.rw.apply(req.Path, path, prefix)
+	}
+}
+
+func (u *rewriteUnit) step(plan *Plan, req *Request, _ Env) bool {
+	if plan.Path != "" {
+		// As Envoy's own rewrites do, so access logs keep what the client sent.
+		plan.Request = append(plan.Request,
+			Edit{Kind: HeaderSet, Name: ":path", Value: plan.Path},
+			Edit{Kind: HeaderSet, Name: "x-envoy-original-path", Value: req.Path})
+		plan.Counters = append(plan.Counters, u.rewritten)
+		plan.RouteChanged = true
+	}
+	if plan.Authority != "" {
+		plan.Request = append(plan.Request, Edit{Kind: HeaderSet, Name: ":authority", Value: plan.Authority})
+		plan.RouteChanged = true
+	}
+	return true
+}
+
+func (u *rewriteUnit) describe(line string, plan *Plan) string {
+	if plan.Path != "" {
+		line += " path=" + strconv.Quote(plan.Path)
+	}
+	if plan.Authority != "" {
+		line += " authority=" + strconv.Quote(plan.Authority)
+	}
+	return line
+}
+
+func (p *parser) rewrite(path string, v gjson.Result) *rewrite {
+	o, ok := p.object(path, v, schemaRewrite)
+	if !ok || !o.minFields() {
 		return nil
 	}
 	rw := &rewrite{}
-	_, hasURI := fields["uri"]
-	_, hasRegex := fields["uriRegexRewrite"]
-	if hasURI && hasRegex {
+	if o.has("uri") && o.has("uriRegexRewrite") {
 		p.fail(path, `"uri" and "uriRegexRewrite" are mutually exclusive`)
 		return nil
 	}
-	if uv, ok := fields["uri"]; ok {
-		rw.uri, _ = p.pathValue(path+".uri", uv)
+	if uv, ok := o.value("uri"); ok {
+		rw.uri, _ = p.pathValue(o.at("uri"), uv)
 	}
-	if rv, ok := fields["uriRegexRewrite"]; ok {
-		rw.re, rw.substi = p.regexRewrite(path+".uriRegexRewrite", rv)
+	if rv, ok := o.value("uriRegexRewrite"); ok {
+		rw.re, rw.substi = p.regexRewrite(o.at("uriRegexRewrite"), rv)
 	}
-	if av, ok := fields["authority"]; ok {
-		rw.authority, _ = p.headerValue(path+".authority", av)
+	if av, ok := o.value("authority"); ok {
+		rw.authority, _ = p.headerValue(o.at("authority"), av)
 		if strings.ContainsAny(rw.authority, " \t/?#") {
-			p.fail(path+".authority", "%q is not a valid authority", rw.authority)
+			p.fail(o.at("authority"), "%q is not a valid authority", rw.authority)
 		}
 	}
 	return rw
@@ -129,21 +198,15 @@ func (p *parser) pathValue(path string, v gjson.Result) (string, bool) {
 }
 
 func (p *parser) regexRewrite(path string, v gjson.Result) (*regexp.Regexp, string) {
-	fields, ok := p.object(path, v, schemaRegexRewrite)
-	if !ok {
-		return nil, ""
-	}
-	mv, hasMatch := fields["match"]
-	sv, hasRewrite := fields["rewrite"]
-	if !hasMatch || !hasRewrite {
-		p.fail(path, `must have both "match" and "rewrite"`)
+	o, ok := p.object(path, v, schemaRegexRewrite)
+	if !ok || !o.requireAll() {
 		return nil, ""
 	}
 	var re *regexp.Regexp
-	if expr, ok := p.str(path+".match", mv); ok {
-		re = p.regex(path+".match", expr, "", false)
+	if expr, ok := o.str("match"); ok {
+		re = p.regex(o.at("match"), expr, "", false)
 	}
-	s, ok := p.str(path+".rewrite", sv)
+	s, ok := o.str("rewrite")
 	if !ok || re == nil {
 		return nil, ""
 	}

@@ -389,20 +389,10 @@ func (g *GlobalLimit) AppendFields(dst [][2]string, a *Answer) [][2]string {
 			name = g.Name
 		}
 		reset := ceilSeconds(l.Reset)
-		dst = append(dst, [2]string{"retry-after", strconv.FormatUint(max(reset, 1), 10)})
-		remaining := strconv.FormatUint(uint64(l.Remaining), 10)
-		limit := strconv.FormatUint(uint64(l.RequestsPerUnit), 10)
-		if g.Fields == FieldsIETF || g.Fields == FieldsBoth {
-			dst = append(dst,
-				[2]string{"ratelimit", strconv.Quote(name) + ";r=" + remaining + ";t=" + strconv.FormatUint(reset, 10)},
-				[2]string{"ratelimit-policy", strconv.Quote(name) + ";q=" + limit + ";w=" + strconv.FormatUint(ceilSeconds(l.Window), 10)})
-		}
-		if g.Fields == FieldsLegacy || g.Fields == FieldsBoth {
-			dst = append(dst,
-				[2]string{"x-ratelimit-limit", limit},
-				[2]string{"x-ratelimit-remaining", remaining},
-				[2]string{"x-ratelimit-reset", strconv.FormatUint(reset, 10)})
-		}
+		dst = appendLimitFields(dst, g.Fields, true, limitFields{
+			name: name, remaining: uint64(l.Remaining), next: reset, reset: reset,
+			limit: strconv.FormatUint(uint64(l.RequestsPerUnit), 10), window: ceilSeconds(l.Window),
+		})
 	}
 	return append(dst, a.ResponseHeaders...)
 }

@@ -1,7 +1,5 @@
 package policy
 
-import "math"
-
 // Kind is the JSON type of a value in the policy document.
 type Kind uint8
 
@@ -17,14 +15,15 @@ const (
 	KindBoolean
 )
 
-// Schema declares one value of the policy document. The parser reads its
-// field lists, alternatives and enums from these declarations, JSONSchema
-// renders them for editors, and the documentation test checks every field
-// against docs/policy.md, so the three cannot drift.
+// Schema declares one value of the policy document. The parser reads every
+// field through these declarations (object's accessors), JSONSchema renders
+// them for editors, and the documentation test checks every field against
+// docs/policy.md, so the three cannot drift.
 //
 // # Notes
 //
-// Rules a declaration cannot state (regexes that compile, unique route names,
+// Patterns are checked by the parser with messages of its own. Rules a
+// declaration cannot state (regexes that compile, unique route names,
 // weights that sum to more than 0, ...) are checked by the parser only; the
 // schema test lists them.
 type Schema struct {
@@ -44,6 +43,9 @@ type Schema struct {
 	Requires [][2]string
 	// Excludes: {a, b} means fields a and b are mutually exclusive.
 	Excludes [][2]string
+	// MissingMsg, when set, is the one error of an object missing any
+	// required field (read with requireAll), instead of one per field.
+	MissingMsg string
 
 	// KindMap: the keys (a KindString schema) and the values.
 	Keys, Values *Schema
@@ -53,6 +55,9 @@ type Schema struct {
 	Items            *Schema
 	MinItems         int
 	RequiredWhenMany []string
+	// EmptyHint follows "must not be empty" in the error of a list with
+	// fewer than MinItems items.
+	EmptyHint string
 
 	// KindString: one of Enum when set; matching Pattern (an anchored
 	// regular expression valid in both RE2 and ECMA-262) when set.
@@ -63,8 +68,10 @@ type Schema struct {
 	Min, Max uint64
 
 	// KindBoolean: true is the only meaningful value (a flag such as
-	// {"clientAddress": true}).
-	OnlyTrue bool
+	// {"clientAddress": true}); FalseHint follows "must be true" in the
+	// error of a false one.
+	OnlyTrue  bool
+	FalseHint string
 
 	// Default is the value an absent field takes, when it is a JSON value.
 	Default any
@@ -105,6 +112,12 @@ var (
 const (
 	tokenPattern       = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" // RFC 9110 token: header and cookie names
 	headerValuePattern = `^[^\r\n\x00]+$`
+
+	// A Go duration with at least one non-zero number: positive.
+	durationUnit            = `(ns|us|µs|μs|ms|s|m|h)`
+	durationPart            = `(([0-9]+(\.[0-9]*)?|\.[0-9]+)` + durationUnit + `)`
+	positiveDurationPattern = `^\+?` + durationPart + `*(([0-9]*[1-9][0-9]*(\.[0-9]*)?|[0-9]*\.[0-9]*[1-9][0-9]*)` +
+		durationUnit + `)` + durationPart + `*$`
 )
 
 func strDecl(doc string) *Schema { return &Schema{Kind: KindString, Doc: doc} }
@@ -128,141 +141,14 @@ var (
 		Doc: "A header name (an RFC 9110 token; not a pseudo-header). Compared case-insensitively."}
 	schemaHeaderValue = &Schema{Kind: KindString, Def: "headerValue", Pattern: headerValuePattern,
 		Doc: "A header value written verbatim: not empty, no CR, LF or NUL."}
-	schemaTemplate = &Schema{Kind: KindString, Def: "headerTemplate", Pattern: headerValuePattern,
+	schemaTemplate = &Schema{Kind: KindString, Def: "headerTemplate", Pattern: templatePattern,
 		Doc: "A header value: text and %REQ(name)%, %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%, %ROUTE_NAME%, %DESTINATION%; %% is a literal percent."}
 )
 
-// matchOps declares an Istio StringMatch with the given operators.
-func matchOps(def, doc string, ops ...*Field) *Schema {
-	return &Schema{Kind: KindObject, Def: def, Doc: doc, OneOf: true, Fields: append([]*Field{
-		optional("exact", strDecl("The whole value equals this.")),
-		optional("prefix", strDecl("The value starts with this.")),
-		optional("regex", strDecl("An RE2 regular expression the whole value must match.")),
-	}, ops...)}
-}
-
 var (
-	schemaURIMatch = matchOps("uriMatch", "How the path (without query) is matched: exactly one operator.",
-		optional("pathPrefix", &Schema{Kind: KindString, Pattern: "^/",
-			Doc: "The path is this or starts with this followed by \"/\": whole segments only."}))
-	schemaPlainMatch = matchOps("stringMatch", "How the value is matched: exactly one operator.")
-	schemaNamedMatch = matchOps("namedMatch", "How a header or query parameter is matched: exactly one operator.",
-		optional("present", flagDecl("The header or parameter is present, whatever its value.")))
-	schemaNamedMatches = &Schema{Kind: KindMap, Keys: schemaHeaderName, Values: schemaNamedMatch}
-
-	schemaMatchBlock = &Schema{Kind: KindObject, Def: "match",
-		Doc: "One set of conditions; all must hold.",
-		Fields: []*Field{
-			optional("uri", schemaURIMatch),
-			optional("method", schemaPlainMatch),
-			optional("authority", schemaPlainMatch),
-			optional("headers", schemaNamedMatches),
-			optional("queryParams", &Schema{Kind: KindMap, Keys: &Schema{Kind: KindString, Pattern: "^[\\s\\S]+$"},
-				Values: schemaNamedMatch, Doc: "Query parameters (raw, not percent-decoded) by name."}),
-			optional("withoutHeaders", schemaNamedMatches),
-			optional("ignoreUriCase", boolDecl("Match \"uri\" ignoring ASCII case.")),
-		}}
-
-	schemaRegexRewrite = &Schema{Kind: KindObject, Doc: "Rewrite the path with a regex and a replacement.",
-		Fields: []*Field{
-			required("match", strDecl("An RE2 regular expression applied to the path (without query).")),
-			required("rewrite", &Schema{Kind: KindString, Pattern: `^[^?#\r\n\x00]*$`,
-				Doc: "The replacement; \\1 to \\9 insert groups."}),
-		}}
-
-	schemaRewrite = &Schema{Kind: KindObject, Def: "rewrite", MinFields: 1,
-		Excludes: [][2]string{{"uri", "uriRegexRewrite"}},
-		Doc:      "Rewrite the path or authority before the request is forwarded.",
-		Fields: []*Field{
-			optional("uri", &Schema{Kind: KindString, Pattern: `^/[^?#\x00-\x20\x7f]*$`,
-				Doc: "Replaces the matched prefix (or the whole path); the query is kept."}),
-			optional("uriRegexRewrite", schemaRegexRewrite),
-			optional("authority", &Schema{Kind: KindString, Pattern: `^[^\r\n\x00 \t/?#]+$`,
-				Doc: "Replaces the authority (Host)."}),
-		}}
-
-	schemaHeaderOps = &Schema{Kind: KindObject, Def: "headerOperations",
-		Doc: "Header operations, applied in the order remove, set, add.",
-		Fields: []*Field{
-			optional("set", &Schema{Kind: KindMap, Keys: schemaHeaderName, Values: schemaTemplate,
-				Doc: "Headers to set, replacing every value."}),
-			optional("add", &Schema{Kind: KindMap, Keys: schemaHeaderName, Values: schemaTemplate,
-				Doc: "Headers to append, keeping existing values."}),
-			optional("remove", &Schema{Kind: KindList, Items: schemaHeaderName, Doc: "Headers to remove."}),
-		}}
-
-	schemaHeaders = &Schema{Kind: KindObject, Doc: "Header operations on the request and on the response.",
-		Fields: []*Field{optional("request", schemaHeaderOps), optional("response", schemaHeaderOps)}}
-
-	schemaPortSelector = &Schema{Kind: KindObject, Doc: "Istio's PortSelector.", Fields: []*Field{
-		required("number", intDecl("The service port.", 1, 65535)),
-	}}
-
-	schemaService = &Schema{Kind: KindObject, Doc: "The upstream service, as Istio's Destination.", Fields: []*Field{
-		required("host", schemaHeaderValue),
-		optional("subset", &Schema{Kind: KindString, Pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
-			Doc: "A subset of the host (a DestinationRule subset name)."}),
-		optional("port", &Schema{Kind: KindInteger, Min: 1, Max: 65535, Alt: schemaPortSelector,
-			Doc: "The service port: a number, or {\"number\": N} as Istio writes it."}),
-	}}
-
-	schemaDestination = &Schema{Kind: KindObject, Def: "destination",
-		Doc: "One weighted destination.",
-		Fields: []*Field{
-			required("destination", schemaService),
-			optional("weight", withDefault(intDecl("Relative weight; required when \"route\" has more than one destination.", 0, maxWeight), 100)),
-			optional("hint", &Schema{Kind: KindString, Pattern: headerValuePattern,
-				Doc: "The value written to the hint header; default: destination.host."}),
-		}}
-
 	// The request properties stickiness and limits are keyed by.
 	keyHeader        = optional("header", schemaHeaderName)
 	keyClientAddress = optional("clientAddress", flagDecl("The client address."))
-
-	schemaStickyBy = &Schema{Kind: KindObject, OneOf: true,
-		Doc: "What keeps a client on one destination: exactly one of these.",
-		Fields: []*Field{
-			keyHeader,
-			optional("cookie", &Schema{Kind: KindString, Pattern: tokenPattern, Doc: "A cookie name."}),
-			keyClientAddress,
-		}}
-
-	schemaSplit = &Schema{Kind: KindObject, Def: "split", Doc: "How the destination is chosen and announced.",
-		Fields: []*Field{
-			optional("hintHeader", withDefault(&Schema{Kind: KindString, Pattern: tokenPattern,
-				Doc: "The request header the chosen destination's hint is written to."}, DefaultHintHeader)),
-			optional("stickyBy", schemaStickyBy),
-			optional("overrideHeader", &Schema{Kind: KindString, Pattern: tokenPattern,
-				Doc: "A request header naming a destination's hint to use instead of the weighted choice."}),
-		}}
-
-	schemaLimitKey = &Schema{Kind: KindObject, OneOf: true,
-		Doc:    "What the limit is counted per: exactly one of these.",
-		Fields: []*Field{keyHeader, keyClientAddress}}
-
-	schemaTokenBucket = &Schema{Kind: KindObject, Doc: "Envoy local_ratelimit's token bucket.",
-		Fields: []*Field{
-			required("maxTokens", intDecl("Bucket capacity.", 1, math.MaxInt64)),
-			optional("tokensPerFill", withDefault(intDecl("Tokens added each fillInterval; at most maxTokens.", 1, math.MaxInt64), 1)),
-			required("fillInterval", &Schema{Kind: KindString,
-				Pattern: `^\+?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`,
-				Doc:     "A positive Go duration, e.g. \"1s\", \"1m30s\"."}),
-		}}
-
-	schemaRateLimit = &Schema{Kind: KindObject, Def: "rateLimit", Doc: "A local token-bucket rate limit.",
-		Requires: [][2]string{{"maxKeys", "key"}},
-		Fields: []*Field{
-			required("tokenBucket", schemaTokenBucket),
-			optional("key", schemaLimitKey),
-			optional("maxKeys", withDefault(intDecl("Bucket slots of a keyed limit.", 1, maxMaxKeys), DefaultMaxKeys)),
-			optional("shadow", boolDecl("Count requests over the limit but never deny them.")),
-			denialStatus,
-			denialBody,
-			denialFields,
-			optional("fieldsOnAllowed", boolDecl("Also write the fields on admitted responses.")),
-			optional("onContention", withDefault(&Schema{Kind: KindString, Enum: contentionPolicies,
-				Doc: "Admit (allow) or deny a request when the shared bucket stays contended."}, contentionPolicies[0])),
-		}}
 
 	// A limit's denial: shared by rateLimit and globalRateLimit.
 	denialStatus = optional("status", withDefault(intDecl("HTTP status of a denied request.", 400, 599), DefaultLimitStatus))
@@ -270,67 +156,11 @@ var (
 	denialFields = optional("fields", withDefault(&Schema{Kind: KindString, Enum: fieldsModes,
 		Doc: "Which rate-limit response headers are written."}, fieldsModes[0]))
 
-	descriptorText = &Schema{Kind: KindString, Pattern: headerValuePattern,
-		Doc: "Text written into a descriptor entry: not empty, no CR, LF or NUL."}
-
-	schemaGenericKey = &Schema{Kind: KindObject, Doc: "A constant entry.", Fields: []*Field{
-		required("descriptorValue", descriptorText),
-		optional("descriptorKey", withDefault(descriptorText, "generic_key")),
-	}}
-	schemaRouteNameAction = &Schema{Kind: KindObject, Doc: "The route's name as an entry.", Fields: []*Field{
-		optional("descriptorKey", withDefault(descriptorText, "route_name")),
-	}}
-	schemaRequestHeadersAction = &Schema{Kind: KindObject, Doc: "A request header (or :authority, :method, :path) as an entry.",
-		Excludes: [][2]string{{"skipIfAbsent", "defaultValue"}},
-		Fields: []*Field{
-			required("headerName", strDecl("The header, or :authority, :method or :path.")),
-			required("descriptorKey", descriptorText),
-			optional("skipIfAbsent", boolDecl("Leave the descriptor out when the header is absent.")),
-			optional("defaultValue", descriptorText),
-		}}
-	schemaAction = &Schema{Kind: KindObject, Def: "rateLimitAction", OneOf: true,
-		Doc: "One descriptor entry, as Envoy's rate limit actions: exactly one of these.",
-		Fields: []*Field{
-			optional("genericKey", schemaGenericKey),
-			optional("requestHeaders", schemaRequestHeadersAction),
-			optional("remoteAddress", &Schema{Kind: KindObject, Doc: "The client address as an entry: {}."}),
-			optional("routeName", schemaRouteNameAction),
-		}}
-	schemaDescriptor = &Schema{Kind: KindObject, Doc: "One descriptor sent to the service.", Fields: []*Field{
-		required("actions", &Schema{Kind: KindList, Items: schemaAction, MinItems: 1, Doc: "The descriptor's entries, in order."}),
-	}}
-
-	schemaGlobalLimit = &Schema{Kind: KindObject, Def: "globalRateLimit",
-		Doc: "A global limit decided by an Envoy rate limit service over gRPC.",
-		Fields: []*Field{
-			required("domain", &Schema{Kind: KindString, Pattern: headerValuePattern, Doc: "The rate limit service's domain."}),
-			required("cluster", &Schema{Kind: KindString, Pattern: headerValuePattern, Doc: "The Envoy cluster of the rate limit service."}),
-			required("rateLimits", &Schema{Kind: KindList, Items: schemaDescriptor, MinItems: 1, Doc: "The descriptors to send."}),
-			optional("timeout", withDefault(&Schema{Kind: KindString,
-				Pattern: `^\+?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`,
-				Doc:     "How long to wait for the service: a Go duration from 1ms to 1m."}, DefaultGlobalTimeout.String())),
-			optional("failureMode", withDefault(&Schema{Kind: KindString, Enum: failureModes,
-				Doc: "Admit (allow) or deny a request when the service does not answer."}, failureModes[0])),
-			denialStatus,
-			optional("statusOnError", withDefault(intDecl("HTTP status of a request denied because the service failed.", 400, 599), DefaultGlobalStatusOnError)),
-			denialBody,
-			denialFields,
-		}}
-
 	schemaRoute = &Schema{Kind: KindObject, Def: "route", Doc: "One route; the first whose match holds wins.",
-		Requires: [][2]string{{"split", "route"}},
 		Fields: []*Field{
 			optional("name", &Schema{Kind: KindString, Pattern: "^[A-Za-z0-9_.-]{1,64}$",
 				Doc: "Unique name, used in metrics; default: route-<index>."}),
-			optional("match", &Schema{Kind: KindList, Items: schemaMatchBlock, MinItems: 1,
-				Doc: "Any block matching selects the route; omit to match every request."}),
-			optional("rewrite", schemaRewrite),
-			optional("headers", schemaHeaders),
-			optional("route", &Schema{Kind: KindList, Items: schemaDestination, MinItems: 1, RequiredWhenMany: []string{"weight"},
-				Doc: "Weighted destinations."}),
-			optional("split", schemaSplit),
-			optional("rateLimit", schemaRateLimit),
-			optional("globalRateLimit", schemaGlobalLimit),
+			// Then each feature's fields: see register.
 		}}
 
 	schemaPolicy = &Schema{Kind: KindObject, Doc: "A wasmgate gateway policy.",

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math/bits"
+	"strconv"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -105,17 +106,131 @@ func keyHash(s string) uint64 {
 	return h
 }
 
+var (
+	schemaPortSelector = &Schema{Kind: KindObject, Doc: "Istio's PortSelector.", Fields: []*Field{
+		required("number", intDecl("The service port.", 1, 65535)),
+	}}
+
+	schemaService = &Schema{Kind: KindObject, Doc: "The upstream service, as Istio's Destination.", Fields: []*Field{
+		required("host", schemaHeaderValue),
+		optional("subset", &Schema{Kind: KindString, Pattern: "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+			Doc: "A subset of the host (a DestinationRule subset name)."}),
+		optional("port", &Schema{Kind: KindInteger, Min: 1, Max: 65535, Alt: schemaPortSelector,
+			Doc: "The service port: a number, or {\"number\": N} as Istio writes it."}),
+	}}
+
+	schemaDestination = &Schema{Kind: KindObject, Def: "destination",
+		Doc: "One weighted destination.",
+		Fields: []*Field{
+			required("destination", schemaService),
+			optional("weight", withDefault(intDecl("Relative weight; required when \"route\" has more than one destination.", 0, maxWeight), 100)),
+			optional("hint", &Schema{Kind: KindString, Pattern: headerValuePattern,
+				Doc: "The value written to the hint header; default: destination.host."}),
+		}}
+
+	schemaStickyBy = &Schema{Kind: KindObject, OneOf: true,
+		Doc: "What keeps a client on one destination: exactly one of these.",
+		Fields: []*Field{
+			keyHeader,
+			optional("cookie", &Schema{Kind: KindString, Pattern: tokenPattern, Doc: "A cookie name."}),
+			keyClientAddress,
+		}}
+
+	schemaSplit = &Schema{Kind: KindObject, Def: "split", Doc: "How the destination is chosen and announced.",
+		Fields: []*Field{
+			optional("hintHeader", withDefault(&Schema{Kind: KindString, Pattern: tokenPattern,
+				Doc: "The request header the chosen destination's hint is written to."}, DefaultHintHeader)),
+			optional("stickyBy", schemaStickyBy),
+			optional("overrideHeader", &Schema{Kind: KindString, Pattern: tokenPattern,
+				Doc: "A request header naming a destination's hint to use instead of the weighted choice."}),
+		}}
+)
+
+func init() {
+	register(&feature{order: 40,
+		fields: []*Field{
+			optional("route", &Schema{Kind: KindList, Items: schemaDestination, MinItems: 1, RequiredWhenMany: []string{"weight"},
+				Doc: "Weighted destinations."}),
+			optional("split", schemaSplit),
+		},
+		requires: [][2]string{{"split", "route"}},
+		compile:  compileSplit})
+}
+
+// compileSplit compiles the "route" list and the "split" block into
+// Route.Split.
+func compileSplit(p *parser, route *object, r *Route) unit {
+	if !route.has("split") || route.requires("split") {
+		if items, ok := route.list("route"); ok {
+			r.Split = p.split(route, items)
+		}
+	}
+	if r.Split == nil {
+		return nil
+	}
+	return &splitUnit{s: r.Split}
+}
+
+type splitUnit struct {
+	noUnit
+	s      *Split
+	picked []Counter // by Destination.Index
+}
+
+func (u *splitUnit) counters(def func(string) Counter) {
+	u.picked = make([]Counter, len(u.s.Destinations))
+	for i, d := range u.s.Destinations {
+		u.picked[i] = def(destinationCounter(d.Hint))
+	}
+}
+
+func (u *splitUnit) reads(part requestPart) bool {
+	return part == readsClientAddress && u.s.sticky.kind == stickyClientAddress
+}
+
+func (u *splitUnit) choose(req *Request, _ string, _ int, random uint64, d *Decision) {
+	d.Destination, d.Overridden = u.s.pick(req, random)
+}
+
+func (u *splitUnit) step(plan *Plan, _ *Request, _ Env) bool {
+	plan.Request = append(plan.Request, Edit{Kind: HeaderSet, Name: u.s.HintHeader, Value: plan.Destination.Hint})
+	plan.RouteChanged = true
+	return true
+}
+
+// admitted counts the destination once every limit admitted the request.
+func (u *splitUnit) admitted(plan *Plan) {
+	plan.Counters = append(plan.Counters, u.picked[plan.Destination.Index])
+}
+
+func (u *splitUnit) describe(line string, plan *Plan) string {
+	line += " destination=" + strconv.Quote(plan.Destination.Hint)
+	if plan.Overridden {
+		line += " (override)"
+	}
+	return line
+}
+
+// destinationCounter is the suffix of the counter of the destination whose
+// hint is hint.
+func destinationCounter(hint string) string {
+	return "destination." + metricSegment(hint) + "." + CounterPicked
+}
+
+// metricSegment makes s one segment of a dotted metric name.
+func metricSegment(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
 // split parses a route's "route" list and optional "split" block.
-func (p *parser) split(routePath string, list gjson.Result, splitJSON gjson.Result, hasSplit bool) *Split {
-	path := routePath + ".route"
-	items, ok := p.list(path, list)
-	if !ok {
-		return nil
-	}
-	if len(items) == 0 {
-		p.fail(path, "must not be empty")
-		return nil
-	}
+func (p *parser) split(route *object, items []gjson.Result) *Split {
+	path := route.at("route")
 	s := &Split{HintHeader: DefaultHintHeader, Destinations: make([]Destination, 0, len(items))}
 	var sum uint64
 	valid := true
@@ -140,7 +255,7 @@ func (p *parser) split(routePath string, list gjson.Result, splitJSON gjson.Resu
 		p.fail(path, "weights sum to 0; at least one must be positive")
 		valid = false
 	}
-	if hasSplit && !p.splitOptions(routePath+".split", splitJSON, s) {
+	if sv, ok := route.value("split"); ok && !p.splitOptions(route.at("split"), sv, s) {
 		valid = false
 	}
 	if !valid {
@@ -151,19 +266,16 @@ func (p *parser) split(routePath string, list gjson.Result, splitJSON gjson.Resu
 
 func (p *parser) destination(path string, i int, v gjson.Result, weightRequired bool) (Destination, bool) {
 	d := Destination{Index: i, Weight: 100}
-	fields, ok := p.object(path, v, schemaDestination)
+	o, ok := p.object(path, v, schemaDestination)
 	if !ok {
 		return d, false
 	}
 	valid := true
-	if dv, ok := fields["destination"]; !ok {
-		p.fail(path, `missing field "destination"`)
-		valid = false
-	} else if !p.destinationTarget(path+".destination", dv, &d) {
+	if dv, ok := o.value("destination"); !ok || !p.destinationTarget(o.at("destination"), dv, &d) {
 		valid = false
 	}
-	if wv, ok := fields["weight"]; ok {
-		w, ok := p.integer(path+".weight", wv, 0, maxWeight)
+	if o.has("weight") {
+		w, ok := o.integer("weight")
 		d.Weight = uint32(w)
 		valid = valid && ok
 	} else if weightRequired {
@@ -174,8 +286,8 @@ func (p *parser) destination(path string, i int, v gjson.Result, weightRequired 
 	if d.Subset != "" {
 		d.Hint = d.Host + "|" + d.Subset
 	}
-	if hv, ok := fields["hint"]; ok {
-		d.Hint, ok = p.headerValue(path+".hint", hv)
+	if hv, ok := o.value("hint"); ok {
+		d.Hint, ok = p.headerValue(o.at("hint"), hv)
 		valid = valid && ok
 	}
 	return d, valid
@@ -185,35 +297,31 @@ func (p *parser) destination(path string, i int, v gjson.Result, weightRequired 
 // {"host", "subset", "port": {"number"}}, with "port" also accepted as a
 // bare number.
 func (p *parser) destinationTarget(path string, v gjson.Result, d *Destination) bool {
-	df, ok := p.object(path, v, schemaService)
+	o, ok := p.object(path, v, schemaService)
 	if !ok {
 		return false
 	}
 	before := len(p.errs)
-	if hv, ok := df["host"]; !ok {
-		p.fail(path, `missing field "host"`)
-	} else {
-		d.Host, _ = p.headerValue(path+".host", hv)
+	if hv, ok := o.value("host"); ok {
+		d.Host, _ = p.headerValue(o.at("host"), hv)
 	}
-	if sv, ok := df["subset"]; ok {
-		if d.Subset, ok = p.str(path+".subset", sv); ok && !isDNSLabel(d.Subset) {
-			p.fail(path+".subset", "%q is not a valid subset name (lower-case letters, digits and '-', at most 63)", d.Subset)
-		}
+	if d.Subset, ok = o.str("subset"); ok && !isDNSLabel(d.Subset) {
+		p.fail(o.at("subset"), "%q is not a valid subset name (lower-case letters, digits and '-', at most 63)", d.Subset)
 	}
-	if pv, ok := df["port"]; ok {
-		at := path + ".port"
+	if pv, ok := o.value("port"); ok {
+		var port uint64
 		if pv.IsObject() {
-			pf, ok := p.object(at, pv, schemaPortSelector)
+			// Istio's form, the declaration's Alt.
+			po, ok := p.object(o.at("port"), pv, schemaPortSelector)
 			if !ok {
 				return false
 			}
-			if pv, ok = pf["number"]; !ok {
-				p.fail(at, `missing field "number"`)
+			if port, ok = po.integer("number"); !ok {
 				return false
 			}
-			at += ".number"
+		} else {
+			port, _ = o.integer("port")
 		}
-		port, _ := p.integer(at, pv, 1, 65535)
 		d.Port = uint32(port)
 	}
 	return len(p.errs) == before
@@ -234,29 +342,29 @@ func isDNSLabel(s string) bool {
 }
 
 func (p *parser) splitOptions(path string, v gjson.Result, s *Split) bool {
-	fields, ok := p.object(path, v, schemaSplit)
+	o, ok := p.object(path, v, schemaSplit)
 	if !ok {
 		return false
 	}
 	before := len(p.errs)
-	if hv, ok := fields["hintHeader"]; ok {
-		s.HintHeader, _ = p.headerField(path+".hintHeader", hv)
+	if hv, ok := o.value("hintHeader"); ok {
+		s.HintHeader, _ = p.headerField(o.at("hintHeader"), hv)
 	}
-	if ov, ok := fields["overrideHeader"]; ok {
-		s.override, _ = p.headerField(path+".overrideHeader", ov)
+	if ov, ok := o.value("overrideHeader"); ok {
+		s.override, _ = p.headerField(o.at("overrideHeader"), ov)
 	}
-	if sv, ok := fields["stickyBy"]; ok {
-		s.sticky = p.stickyBy(path+".stickyBy", sv)
+	if sv, ok := o.value("stickyBy"); ok {
+		s.sticky = p.stickyBy(o.at("stickyBy"), sv)
 	}
 	return len(p.errs) == before
 }
 
 func (p *parser) stickyBy(path string, v gjson.Result) stickyKey {
-	which, val, ok := p.oneOf(path, v, schemaStickyBy)
+	f, val, ok := p.oneOf(path, v, schemaStickyBy)
 	if !ok {
 		return stickyKey{}
 	}
-	switch which {
+	switch f.Name {
 	case "header":
 		name, _ := p.headerField(path+".header", val)
 		return stickyKey{kind: stickyHeader, name: name}
@@ -267,15 +375,7 @@ func (p *parser) stickyBy(path string, v gjson.Result) stickyKey {
 		}
 		return stickyKey{kind: stickyCookie, name: name}
 	default:
-		p.requireTrue(path+".clientAddress", val)
+		p.flag(path+".clientAddress", val, f.Value)
 		return stickyKey{kind: stickyClientAddress}
-	}
-}
-
-// requireTrue reads a flag whose only meaningful value is true, such as
-// {"clientAddress": true}.
-func (p *parser) requireTrue(path string, v gjson.Result) {
-	if b, ok := p.boolean(path, v); ok && !b {
-		p.fail(path, "must be true")
 	}
 }

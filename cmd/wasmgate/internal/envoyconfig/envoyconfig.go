@@ -116,7 +116,7 @@ func Render(template []byte, o Options) ([]byte, error) {
 	if vhost != nil {
 		vhost["routes"] = routes
 		vhost["response_headers_to_add"] = []any{map[string]any{
-			"header":        map[string]any{"key": RouteHeader, "value": "%FILTER_STATE(wasm.wasmgate_route:PLAIN)%"},
+			"header":        map[string]any{"key": RouteHeader, "value": "%FILTER_STATE(wasm." + policy.RouteProperty + ":PLAIN)%"},
 			"append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
 		}}
 	}

@@ -31,7 +31,8 @@ func (f Finding) String() string {
 // Lint returns the parser's errors when the policy (JSON) is invalid, else
 // its warnings.
 func Lint(policyJSON []byte) []Finding {
-	if _, err := policy.Parse(policyJSON); err != nil {
+	pol, err := policy.Parse(policyJSON)
+	if err != nil {
 		var errs policy.Errors
 		if !errors.As(err, &errs) {
 			return []Finding{{Path: "policy", Msg: err.Error()}}
@@ -48,19 +49,20 @@ func Lint(policyJSON []byte) []Finding {
 		return []Finding{{Path: "policy", Msg: "lint could not read it: " + err.Error()}}
 	}
 	var w warnings
-	for i := range d.Routes {
-		w.route(&d, i)
+	for i := range pol.Routes() {
+		w.route(&d, pol.Routes(), i)
 	}
 	return w
 }
 
-// The policy as lint reads it; Parse has checked types and fields already.
+// The policy's matches and rewrites as written (the compiled policy folds
+// and anchors them); Parse has checked types and fields already. Everything
+// else lint reads from the compiled policy.
 type document struct {
 	Routes []route `json:"routes"`
 }
 
 type route struct {
-	Name    string       `json:"name"`
 	Match   []matchBlock `json:"match"`
 	Rewrite *struct {
 		URI             *string `json:"uri"`
@@ -68,21 +70,6 @@ type route struct {
 			Rewrite string `json:"rewrite"`
 		} `json:"uriRegexRewrite"`
 	} `json:"rewrite"`
-	Route []struct {
-		Destination struct {
-			Host string `json:"host"`
-		} `json:"destination"`
-		Weight *uint64 `json:"weight"`
-		Hint   string  `json:"hint"`
-	} `json:"route"`
-	Split *struct {
-		OverrideHeader string `json:"overrideHeader"`
-	} `json:"split"`
-	RateLimit *struct {
-		Key *struct {
-			ClientAddress bool `json:"clientAddress"`
-		} `json:"key"`
-	} `json:"rateLimit"`
 }
 
 type matchBlock struct {
@@ -103,13 +90,6 @@ type stringMatch struct {
 	Present    bool    `json:"present"`
 }
 
-func (r *route) name(i int) string {
-	if r.Name != "" {
-		return r.Name
-	}
-	return "route-" + strconv.Itoa(i)
-}
-
 type warnings []Finding
 
 func (w *warnings) add(path, format string, args ...any) {
@@ -120,16 +100,16 @@ func (w *warnings) add(path, format string, args ...any) {
 // and Envoy's replacements do not know.
 var goGroup = regexp.MustCompile(`\$\{?[0-9]`)
 
-func (w *warnings) route(d *document, i int) {
-	r := &d.Routes[i]
+func (w *warnings) route(d *document, routes []*policy.Route, i int) {
+	r, compiled := &d.Routes[i], routes[i]
 	path := "routes[" + strconv.Itoa(i) + "]"
 	for j := range i {
 		if covers(&d.Routes[j], r) {
 			also := ""
-			if len(r.Route) > 0 {
+			if compiled.Split != nil {
 				also = "; its destinations are unreachable"
 			}
-			w.add(path, "never matches: routes[%d] (%q) comes first and matches every request it would%s", j, d.Routes[j].name(j), also)
+			w.add(path, "never matches: routes[%d] (%q) comes first and matches every request it would%s", j, routes[j].Name, also)
 			break
 		}
 	}
@@ -149,21 +129,23 @@ func (w *warnings) route(d *document, i int) {
 			w.add(path+".rewrite.uriRegexRewrite.rewrite", `%q: "$1" is literal text; write \1 for the first group`, rr.Rewrite)
 		}
 	}
-	if len(r.Route) > 1 {
-		var sum uint64
-		for _, dst := range r.Route {
-			sum += *dst.Weight
+	if s := compiled.Split; s != nil {
+		if len(s.Destinations) > 1 {
+			var sum uint64
+			for _, dst := range s.Destinations {
+				sum += uint64(dst.Weight)
+			}
+			if sum != 100 {
+				w.add(path+".route", "weights sum to %d, not 100; each destination gets weight/%d of the requests", sum, sum)
+			}
 		}
-		if sum != 100 {
-			w.add(path+".route", "weights sum to %d, not 100; each destination gets weight/%d of the requests", sum, sum)
+		for _, dst := range s.Destinations {
+			if dst.Weight == 0 && s.OverrideHeader() == "" {
+				w.add(fmt.Sprintf("%s.route[%d]", path, dst.Index), `weight 0 and no "split.overrideHeader": no request reaches %q`, dst.Host)
+			}
 		}
 	}
-	for k, dst := range r.Route {
-		if dst.Weight != nil && *dst.Weight == 0 && (r.Split == nil || r.Split.OverrideHeader == "") {
-			w.add(fmt.Sprintf("%s.route[%d]", path, k), `weight 0 and no "split.overrideHeader": no request reaches %q`, dst.Destination.Host)
-		}
-	}
-	if rl := r.RateLimit; rl != nil && rl.Key != nil && rl.Key.ClientAddress {
+	if rl := compiled.RateLimit; rl != nil && rl.KeyedByClientAddress() {
 		w.add(path+".rateLimit.key.clientAddress",
 			"clients behind one NAT or proxy share an address and one budget, and an IPv6 client can change address at will; prefer a header a trusted proxy sets, such as an authenticated user id")
 	}

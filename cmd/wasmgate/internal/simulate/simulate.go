@@ -29,7 +29,7 @@ const PluginName = "wasmgate"
 
 // RouteProperty is the stream property the module records the matched
 // route's name in (Envoy's filter state wasm.wasmgate_route).
-const RouteProperty = "wasmgate_route"
+const RouteProperty = policy.RouteProperty
 
 // start is the plugin's clock at the first request. Fixed, so a run is
 // reproducible: the plugin seeds its random choices from the clock.
@@ -100,7 +100,7 @@ type routeInfo struct {
 	limited, shadow string // counter names
 	hintHeader      string
 	bucketPrefix    string
-	fillInterval    time.Duration
+	bucket          policy.Bucket
 }
 
 // New compiles the module and starts it with the policy (JSON). seed fixes
@@ -142,14 +142,15 @@ func New(wasm, policyJSON []byte, seed uint64) (*Simulator, error) {
 		}
 	}
 	for _, r := range pol.Routes() {
-		prefix := "wasmgate.route." + r.Name + "."
-		ri := routeInfo{name: r.Name, limited: prefix + "rate_limited", shadow: prefix + "shadow_limited"}
+		ri := routeInfo{name: r.Name,
+			limited: policy.RouteCounter(r.Name, policy.CounterRateLimited),
+			shadow:  policy.RouteCounter(r.Name, policy.CounterShadowLimited)}
 		if r.Split != nil {
 			ri.hintHeader = r.Split.HintHeader
 		}
 		if rl := r.RateLimit; rl != nil {
-			ri.bucketPrefix = PluginName + "/ratelimit/" + r.Name + "/"
-			ri.fillInterval = rl.Bucket.FillInterval
+			ri.bucketPrefix = policy.BucketKeyPrefix(PluginName, r.Name)
+			ri.bucket = rl.Bucket
 		}
 		s.routes = append(s.routes, ri)
 	}
@@ -271,8 +272,7 @@ func (s *Simulator) limit(route *routeInfo, grew map[string]bool) *Limit {
 			continue
 		}
 		v, _, _ := s.host.SharedData(k)
-		if st, err := policy.DecodeBucketState(v); err == nil && route.fillInterval > 0 {
-			n := st.Units / uint64(route.fillInterval)
+		if n, err := route.bucket.StoredTokens(v); err == nil {
 			l.Remaining = &n
 		}
 	}
