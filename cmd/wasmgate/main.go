@@ -8,18 +8,25 @@
 //
 //	wasmgate lint         [-strict] POLICY
 //	wasmgate schema
-//	wasmgate simulate     -policy POLICY [-wasm MODULE] [-json] REQUESTS
+//	wasmgate import       [-o yaml|json] [-namespace NS] [-path-prefix] [-route-table FILE] VIRTUALSERVICES...
+//	wasmgate simulate     -policy POLICY [-wasm MODULE] [-envoy-config FILE | -istio MODE] [-verify] [-json] REQUESTS
 //	wasmgate diff         -old POLICY -new POLICY [-wasm MODULE] [-json] REQUESTS
-//	wasmgate envoy-config -policy POLICY (-clusters | -wasm MODULE -upstream CLUSTER=ADDR...)
+//	wasmgate envoy-config [-template FILE] [-policy POLICY] [-wasm MODULE] [-upstream CLUSTER=HOST:PORT]... [flags]
+//	wasmgate envoy-config -policy POLICY -clusters
+//	wasmgate envoy-config -check FILE [-policy POLICY]
+//	wasmgate status       -admin HOST:PORT -policy POLICY
 //	wasmgate image push   -wasm out/wasmgate-tinygo.wasm -ref HOST/REPO:TAG [-variant compat|oci]
 //	wasmgate image digest -wasm out/wasmgate-tinygo.wasm [-variant compat|oci]
 //	wasmgate image check  -ref HOST/REPO:TAG|HOST/REPO@sha256:… [-wasm FILE]
 //	wasmgate render       -policy POLICY (-image oci://HOST/REPO@sha256:… | -ref HOST/REPO:TAG (-digest sha256:… | -wasm FILE))
-//	                      [-gateway [NS/]NAME] [-new-gateway] [-hosts H,…] [-fallback HOST[:PORT]] [-o yaml|json]
+//	                      [-gateway [NS/]NAME | -route-table FILE] [-new-gateway [-https-credential SECRET]] [-hosts H,…]
+//	                      [-fallback HOST[:PORT]] [-o yaml|json]
 //	wasmgate validate     -f istio.yaml [-digest sha256:…] [-wasm FILE]
 //
-// Exit status: 0 on success, 1 on an error (lint: an invalid policy), 2 when
-// diff finds a changed verdict or lint -strict a warning.
+// Exit status: 0 on success, 1 on an error (lint: an invalid policy; import:
+// a refused field), 2 when diff finds a changed verdict, lint -strict a
+// warning, envoy-config -check a route a client steers, simulate -verify a
+// disagreement with Envoy, or status something that needs a look.
 //
 // push and digest print the manifest digest (sha256:…), whose hex part
 // WasmPlugin.spec.sha256 pins. Images are reproducible, so digest gives it
@@ -41,6 +48,7 @@ import (
 
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/oci"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/policyfile"
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/vsimport"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/wasmplugin"
 	"github.com/wasmgate/wasmgate/policy"
 )
@@ -67,7 +75,7 @@ func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) 
 type command func(context.Context, []string, io.Writer) error
 
 const (
-	usage      = "usage: wasmgate lint|schema|simulate|diff|envoy-config|image|render|validate [flags] (-h for each)"
+	usage      = "usage: wasmgate lint|schema|import|simulate|diff|envoy-config|status|image|render|validate [flags] (-h for each)"
 	imageUsage = "usage: wasmgate image push|digest|check [flags] (-h for each)"
 )
 
@@ -75,16 +83,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return dispatch(ctx, args, stdout, usage, map[string]command{
 		"image": image, "render": render, "validate": validate,
 		"schema": schema, "lint": lintCmd, "simulate": simulateCmd, "diff": diffCmd,
-		"envoy-config": envoyConfigCmd,
+		"envoy-config": envoyConfigCmd, "import": importCmd, "status": statusCmd,
 	})
 }
 
 // schema prints the policy's JSON Schema.
 func schema(_ context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("schema", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: wasmgate schema > policy.schema.json\n\nPrints the policy's JSON Schema (draft-07) for editors (yaml-language-server, VS Code).")
-	}
+	fs := newFlagSet("schema", "schema > policy.schema.json",
+		"Prints the policy's JSON Schema (draft-07) for editors (yaml-language-server, VS Code).")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -152,7 +158,12 @@ func parse(fs *flag.FlagSet, args []string, required ...string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
 	}
-	for _, name := range required {
+	return requireFlags(fs, required...)
+}
+
+// requireFlags fails naming the first of the flags that is not set.
+func requireFlags(fs *flag.FlagSet, names ...string) error {
+	for _, name := range names {
 		if fs.Lookup(name).Value.String() == "" {
 			return fmt.Errorf("%s: -%s is required", fs.Name(), name)
 		}
@@ -161,7 +172,8 @@ func parse(fs *flag.FlagSet, args []string, required ...string) error {
 }
 
 func push(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("push", flag.ContinueOnError)
+	fs := newFlagSet("push", "image push -wasm MODULE -ref HOST/REPO:TAG [-variant compat|oci] [-insecure]",
+		"Pushes the module as an image Istio accepts and prints its manifest digest\n(sha256:…), the one WasmPlugin.spec.sha256 pins.")
 	var f imageFlags
 	f.register(fs)
 	ref := fs.String("ref", "", "image `reference` to push to: HOST[:PORT]/REPOSITORY:TAG")
@@ -182,7 +194,8 @@ func push(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 func digest(_ context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("digest", flag.ContinueOnError)
+	fs := newFlagSet("digest", "image digest -wasm MODULE [-variant compat|oci]",
+		"Prints the manifest digest the module's image has, without a registry\n(images are reproducible).")
 	var f imageFlags
 	f.register(fs)
 	if err := parse(fs, args, "wasm"); err != nil {
@@ -201,7 +214,8 @@ func digest(_ context.Context, args []string, stdout io.Writer) error {
 }
 
 func check(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs := newFlagSet("check", "image check -ref HOST/REPO:TAG|HOST/REPO@sha256:… [-wasm FILE] [-insecure]",
+		"Pulls an image and checks that Istio accepts its layout (and that it holds\nthe -wasm module).")
 	ref := fs.String("ref", "", "image `reference` to pull, by tag or digest")
 	wasmFile := fs.String("wasm", "", "`module` the image must hold (optional)")
 	insecure := fs.Bool("insecure", false, "allow plain HTTP to a registry that is not on loopback or a private network")
@@ -250,7 +264,8 @@ func (l labels) Set(s string) error {
 }
 
 func render(_ context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("render", flag.ContinueOnError)
+	fs := newFlagSet("render", "render -policy POLICY (-image oci://HOST/REPO@sha256:… | -ref HOST/REPO:TAG (-digest sha256:… | -wasm FILE)) [flags]",
+		"Renders the Istio objects that load the plugin with the policy: the WasmPlugin,\nthe VirtualService that routes on its hint header, with -new-gateway a Gateway;\neach checked against its CRD's schema and rules.")
 	var (
 		o        wasmplugin.Options
 		f        imageFlags
@@ -275,7 +290,9 @@ func render(_ context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.Gateway, "gateway", "", "the Istio Gateway the VirtualService binds to, `[NS/]NAME` (default -name in -namespace)")
 	fs.BoolVar(&o.NewGateway, "new-gateway", false, "render that Gateway too (plain HTTP on -gateway-port, on the -selector workloads)")
 	gatewayPort := fs.Uint("gateway-port", 80, "the rendered Gateway's `port`")
+	fs.StringVar(&o.HTTPSCredential, "https-credential", "", "with -new-gateway: also serve HTTPS on port 443 with the TLS `secret` of this name (credentialName), and redirect plain HTTP to it")
 	fs.Var(&hosts, "hosts", "the VirtualService's and Gateway's `hosts`, comma-separated (default *)")
+	tableFile := fs.String("route-table", "", "take -gateway and -hosts from this `file`, written by import -route-table")
 	fs.StringVar(&o.Fallback, "fallback", "", "where requests no policy route takes go, `HOST[:PORT]` (default: a 404 reply)")
 	format := fs.String("o", "yaml", "output format: yaml or json")
 	if err := parse(fs, args, "policy"); err != nil {
@@ -291,6 +308,16 @@ func render(_ context.Context, args []string, stdout io.Writer) error {
 	o.Priority = int32(*priority)
 	o.TargetRefs = targets
 	o.Hosts = hosts
+	if *tableFile != "" {
+		if o.Gateway != "" || len(hosts) > 0 {
+			return errors.New("render: -route-table sets -gateway and -hosts: give one or the other")
+		}
+		t, err := vsimport.ReadRouteTable(*tableFile)
+		if err != nil {
+			return err
+		}
+		o.Gateway, o.Hosts = t.Gateway, t.Hosts
+	}
 	o.GatewayPort = uint32(*gatewayPort)
 	if f.wasm != "" {
 		if o.Digest != "" {
@@ -326,7 +353,8 @@ func render(_ context.Context, args []string, stdout io.Writer) error {
 }
 
 func validate(_ context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs := newFlagSet("validate", "validate -f istio.yaml [-digest sha256:…] [-wasm FILE]",
+		"Checks WasmPlugin, VirtualService and Gateway objects against their CRDs'\nschemas and rules, and with -digest or -wasm the WasmPlugin's sha256.")
 	file := fs.String("f", "", "`manifest` of WasmPlugin, VirtualService and Gateway objects (YAML, or one JSON object)")
 	manifestDigest := fs.String("digest", "", "manifest `digest` the image has (optional)")
 	wasmFile := fs.String("wasm", "", "`module` the WasmPlugin loads (optional)")

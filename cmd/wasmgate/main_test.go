@@ -95,14 +95,17 @@ spec:
 	}{
 		{name: "validate an invalid pluginConfig", args: []string{"validate", "-f", badPolicy},
 			want: badPolicy + ": WasmPlugin wasmgate: spec.pluginConfig: routes[0].route[0].weight: must be an integer from 0 to 2147483647, got -1"},
-		{name: "no command", args: nil, want: "usage: wasmgate lint|schema|simulate|diff|envoy-config|image|render|validate [flags] (-h for each)"},
-		{name: "unknown command", args: []string{"pull"}, want: `unknown command "pull"; usage: wasmgate lint|schema|simulate|diff|envoy-config|image|render|validate [flags] (-h for each)`},
+		{name: "no command", args: nil, want: "usage: wasmgate lint|schema|import|simulate|diff|envoy-config|status|image|render|validate [flags] (-h for each)"},
+		{name: "unknown command", args: []string{"pull"}, want: `unknown command "pull"; usage: wasmgate lint|schema|import|simulate|diff|envoy-config|status|image|render|validate [flags] (-h for each)`},
 		{name: "image without command", args: []string{"image"}, want: "usage: wasmgate image push|digest|check [flags] (-h for each)"},
 		{name: "push without ref", args: []string{"image", "push", "-wasm", notWasm}, want: "push: -ref is required"},
 		{name: "bad variant", args: []string{"image", "digest", "-wasm", notWasm, "-variant", "docker"}, want: `variant "docker": want "compat" or "oci"`},
 		{name: "not wasm", args: []string{"image", "digest", "-wasm", notWasm}, want: notWasm + `: module: not a WebAssembly binary (no \0asm header)`},
 		{name: "extra argument", args: []string{"image", "digest", "-wasm", notWasm, "x"}, want: `digest: unexpected argument "x"`},
 		{name: "bad format", args: []string{"render", "-policy", "p.json", "-o", "toml"}, want: `render: -o "toml": want yaml or json`},
+		{name: "import bad format", args: []string{"import", "-o", "toml", "vs.yaml"}, want: `import: -o "toml": want yaml or json`},
+		{name: "import nothing", args: []string{"import"}, want: "import: want one or more VirtualService files"},
+		{name: "route table and hosts", args: []string{"render", "-policy", "p.json", "-route-table", "t.yaml", "-hosts", "a"}, want: "render: -route-table sets -gateway and -hosts: give one or the other"},
 		{name: "bad selector", args: []string{"render", "-policy", "p.json", "-selector", "istio"}, want: `invalid value "istio" for flag -selector: "istio": want key=value`},
 		{name: "bad target ref", args: []string{"render", "-policy", "p.json", "-target-ref", "edge"}, want: `invalid value "edge" for flag -target-ref: "edge": want [GROUP/]KIND/NAME`},
 		{name: "bad names", args: []string{"render", "-policy", policyFile, "-ref", "r.example/w:1", "-digest", "sha256:" + strings.Repeat("a", 64), "-name", "Bad_Name", "-namespace", "NS!"},
@@ -130,11 +133,27 @@ func TestRun_Help(t *testing.T) {
 	for _, args := range [][]string{
 		{"lint", "-h"}, {"schema", "-h"}, {"simulate", "-h"}, {"diff", "-h"}, {"envoy-config", "-h"},
 		{"image", "-h"}, {"image", "push", "-h"}, {"image", "digest", "-h"}, {"image", "check", "-h"},
-		{"render", "-h"}, {"validate", "-h"},
+		{"render", "-h"}, {"validate", "-h"}, {"import", "-h"},
 	} {
-		err := run(context.Background(), args, io.Discard)
+		// Every subcommand prints its usage line and what it does, the
+		// same way (flag prints to standard error).
+		stderr, err := os.CreateTemp(t.TempDir(), "stderr")
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved := os.Stderr
+		os.Stderr = stderr
+		err = run(context.Background(), args, io.Discard)
+		os.Stderr = saved
 		if args[len(args)-2] != "image" && !errors.Is(err, flag.ErrHelp) || args[len(args)-2] == "image" && err != nil {
 			t.Errorf("wasmgate %s: %v", strings.Join(args, " "), err)
+		}
+		printed, _ := os.ReadFile(stderr.Name())
+		stderr.Close()
+		if cmd := strings.Join(args[:len(args)-1], " "); cmd != "image" {
+			if want := "usage: wasmgate " + cmd + " "; !strings.HasPrefix(string(printed), want) || !strings.Contains(string(printed), "\n\n") {
+				t.Errorf("wasmgate %s -h printed %q, want %q…, a blank line and what it does", cmd, printed, want)
+			}
 		}
 	}
 }

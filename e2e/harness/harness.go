@@ -279,15 +279,22 @@ var cliBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// RunCLI runs the wasmgate CLI with args and returns its standard output; a
-// failure fails the test with what it printed.
-func RunCLI(t testing.TB, args ...string) string {
+// CLIBinary returns the path of the wasmgate CLI, built once per test
+// binary; a build failure fails the test.
+func CLIBinary(t testing.TB) string {
 	t.Helper()
 	bin, err := cliBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, args...)
+	return bin
+}
+
+// RunCLI runs the wasmgate CLI with args and returns its standard output; a
+// failure fails the test with what it printed.
+func RunCLI(t testing.TB, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(CLIBinary(t), args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -62,7 +62,7 @@ func validatorFor(apiVersion, kind string) (*crdValidator, error) {
 
 func compileCRDs(all []byte) (map[string]*crdValidator, error) {
 	out := map[string]*crdValidator{}
-	docs, err := splitDocuments(all)
+	docs, err := SplitDocuments(all)
 	if err != nil {
 		return nil, err
 	}
@@ -119,9 +119,9 @@ func deepCopy(obj map[string]any) map[string]any {
 	return structuralschema.JSON{Object: obj}.DeepCopy().Object.(map[string]any)
 }
 
-// splitDocuments splits a YAML stream into its documents, as kubectl does,
+// SplitDocuments splits a YAML stream into its documents, as kubectl does,
 // dropping the empty ones.
-func splitDocuments(data []byte) ([][]byte, error) {
+func SplitDocuments(data []byte) ([][]byte, error) {
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	var docs [][]byte
 	for {

@@ -26,7 +26,7 @@ func TestCRDs_Current(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs, err := splitDocuments(all)
+	docs, err := SplitDocuments(all)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,6 +70,10 @@ type Options struct {
 	NewGateway bool
 	// GatewayPort is the rendered Gateway's plain-HTTP port; default 80.
 	GatewayPort uint32
+	// HTTPSCredential, with NewGateway, adds an HTTPS server on port 443
+	// terminating TLS with the Secret of this name (credentialName, mode
+	// SIMPLE), and makes the plain-HTTP server redirect to it.
+	HTTPSCredential string
 	// Hosts are the VirtualService's (and the rendered Gateway's) hosts;
 	// default "*".
 	Hosts []string
@@ -185,7 +189,13 @@ func Render(policyJSON []byte, o Options) (Objects, error) {
 		if len(o.Selector) == 0 || len(o.TargetRefs) > 0 {
 			return nil, fmt.Errorf("gateway: a rendered Gateway selects its workloads by labels; give -selector, not -target-ref")
 		}
-		objs = append(objs, gatewayObject(gwName, gwNamespace, o.Selector, hosts, o.GatewayPort))
+		gw, err := gatewayObject(gwName, gwNamespace, o.Selector, hosts, o.GatewayPort, o.HTTPSCredential)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, gw)
+	} else if o.HTTPSCredential != "" {
+		return nil, fmt.Errorf("gateway: an HTTPS credential is for a rendered Gateway (-new-gateway)")
 	}
 	vs, err := virtualService(pol, o.Name, o.Namespace, gwNamespace+"/"+gwName, hosts, o.Fallback)
 	if err != nil {
@@ -274,6 +284,12 @@ type (
 	server struct {
 		Port  serverPort `json:"port"`
 		Hosts []string   `json:"hosts"`
+		TLS   *serverTLS `json:"tls,omitempty"`
+	}
+	serverTLS struct {
+		HTTPSRedirect  bool   `json:"httpsRedirect,omitempty"`
+		Mode           string `json:"mode,omitempty"`
+		CredentialName string `json:"credentialName,omitempty"`
 	}
 	serverPort struct {
 		Number   uint32 `json:"number"`
@@ -346,18 +362,36 @@ func (p *portNumber) number() uint32 {
 	return p.Number
 }
 
-func gatewayObject(name, namespace string, selector map[string]string, hosts []string, port uint32) Object {
+// HTTPSPort is the port of a rendered Gateway's HTTPS server.
+const HTTPSPort = 443
+
+// gatewayObject renders a Gateway serving plain HTTP on port and, with a
+// credential (the name of a TLS Secret where the gateway runs), HTTPS on
+// HTTPSPort, to which plain HTTP then redirects.
+func gatewayObject(name, namespace string, selector map[string]string, hosts []string, port uint32, credential string) (Object, error) {
 	if port == 0 {
 		port = 80
+	}
+	servers := []server{{Port: serverPort{Number: port, Name: "http", Protocol: "HTTP"}, Hosts: hosts}}
+	if credential != "" {
+		if msgs := validation.IsDNS1123Subdomain(credential); len(msgs) > 0 {
+			return Object{}, fmt.Errorf("gateway: credential %q is not a Secret name: %s", credential, strings.Join(msgs, "; "))
+		}
+		if port == HTTPSPort {
+			return Object{}, fmt.Errorf("gateway: plain HTTP on port %d would collide with the HTTPS server: choose another -gateway-port", port)
+		}
+		servers[0].TLS = &serverTLS{HTTPSRedirect: true}
+		servers = append(servers, server{
+			Port:  serverPort{Number: HTTPSPort, Name: "https", Protocol: "HTTPS"},
+			Hosts: hosts,
+			TLS:   &serverTLS{Mode: "SIMPLE", CredentialName: credential},
+		})
 	}
 	return Object{
 		APIVersion: NetworkingAPIVersion, Kind: GatewayKind,
 		Metadata: Metadata{Name: name, Namespace: namespace},
-		Spec: gatewaySpec{Selector: selector, Servers: []server{{
-			Port:  serverPort{Number: port, Name: "http", Protocol: "HTTP"},
-			Hosts: hosts,
-		}}},
-	}
+		Spec:     gatewaySpec{Selector: selector, Servers: servers},
+	}, nil
 }
 
 // YAML returns the objects as YAML documents. The encoder is the one kubectl

@@ -70,7 +70,7 @@ func Validate(manifest []byte) (*extensions.WasmPlugin, error) {
 // Errors are prefixed with the document's kind and name
 // ("VirtualService wasmgate: …").
 func ValidateObjects(data []byte) ([]*extensions.WasmPlugin, error) {
-	docs, err := splitDocuments(data)
+	docs, err := SplitDocuments(data)
 	if err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
 	}
@@ -148,7 +148,7 @@ func validateWasmPlugin(obj map[string]any) (*extensions.WasmPlugin, error) {
 	}
 	var wp extensions.WasmPlugin
 	if err := protojson.Unmarshal(specJSON, &wp); err != nil {
-		return nil, fmt.Errorf("spec: %s", protoErrorText(err))
+		return nil, fmt.Errorf("spec: %s", ProtoErrorText(err))
 	}
 	if err := checkRules(&wp); err != nil {
 		return nil, err
@@ -409,9 +409,9 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// protoErrorText drops protojson's "proto:" prefix, whose spacing the
+// ProtoErrorText drops protojson's "proto:" prefix, whose spacing the
 // protobuf module varies on purpose, and its position in the generated JSON.
-func protoErrorText(err error) string {
+func ProtoErrorText(err error) string {
 	s := strings.TrimPrefix(err.Error(), "proto:")
 	s = strings.TrimLeft(s, " \u00a0")
 	if strings.HasPrefix(s, "(line ") {
