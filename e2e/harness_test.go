@@ -252,13 +252,7 @@ func awaitGateway(t *testing.T, e *harness.Envoy) *gateway {
 }
 
 func (gw *gateway) adminGet(path string) (status int, body string, err error) {
-	resp, err := gw.client.Get(gw.admin + path)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(data), err
+	return harness.AdminGet(gw.client, gw.admin, path)
 }
 
 // listenerAddress asks the admin interface which port the listener bound.

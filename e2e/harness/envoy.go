@@ -3,6 +3,7 @@ package harness
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -127,6 +128,18 @@ func (e *Envoy) Await(t testing.TB, timeout, interval time.Duration, what string
 		}
 		time.Sleep(interval)
 	}
+}
+
+// AdminGet GETs path from the admin interface at admin (a base URL) and
+// returns the status and body.
+func AdminGet(client *http.Client, admin, path string) (status int, body string, err error) {
+	resp, err := client.Get(admin + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(data), err
 }
 
 // Listener is one listener that the admin interface reports.

@@ -74,7 +74,7 @@ var ratelimitRemaining = regexp.MustCompile(`^"products";r=(\d+);`)
 
 func testSpellings(t *testing.T, gw *gatewayProcess) {
 	// The premise: what istiod's default (BASE) gave the gateway.
-	status, dump, err := adminGet(gw, "/config_dump?resource=dynamic_listeners")
+	status, dump, err := harness.AdminGet(gw.client, gw.admin, "/config_dump?resource=dynamic_listeners")
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("admin /config_dump: %d %v", status, err)
 	}
@@ -160,14 +160,4 @@ func rawGet(t *testing.T, gw *gatewayProcess, path string) spelled {
 		}
 	}
 	return s
-}
-
-func adminGet(gw *gatewayProcess, path string) (int, string, error) {
-	resp, err := gw.client.Get(gw.admin + path)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), err
 }
