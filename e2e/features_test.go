@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"github.com/wasmgate/wasmgate/e2e/harness"
+
 	"encoding/json"
 	"math"
 	"os"
@@ -56,7 +58,7 @@ func featuresPolicy(port int) map[string]any {
 // per-destination headers and scheme and port conditions, answered by a
 // real Envoy configured by `wasmgate envoy-config`.
 func TestEnvoy_Features(t *testing.T) {
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		port, err := strconv.Atoi(freePort(t))
 		if err != nil {
 			t.Fatal(err)
@@ -148,12 +150,12 @@ func TestEnvoy_Features(t *testing.T) {
 // envoyConfigGateway starts a demo upstream per cluster the policy in
 // policyFile needs and an Envoy configured by `wasmgate envoy-config`, its
 // listener on port ("0": kernel-picked).
-func envoyConfigGateway(t *testing.T, b build, policyFile, port string) *gateway {
+func envoyConfigGateway(t *testing.T, b harness.Build, policyFile, port string) *gateway {
 	t.Helper()
 	args := []string{"-policy", policyFile, "-gateway-port", port}
-	for _, line := range strings.Split(strings.TrimSpace(runCLI(t, "envoy-config", "-policy", policyFile, "-clusters")), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(harness.RunCLI(t, "envoy-config", "-policy", policyFile, "-clusters")), "\n") {
 		cluster, _, _ := strings.Cut(line, " ")
 		args = append(args, upstreamFlag(t, cluster)...)
 	}
-	return awaitGateway(t, runEnvoy(t, envoyConfig(t, "envoy.yaml", b.wasm, nil, args...)))
+	return awaitGateway(t, runEnvoy(t, envoyConfig(t, "envoy.yaml", b.Wasm, nil, args...)))
 }
