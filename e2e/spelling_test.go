@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/e2e/harness"
 )
 
 // spellingLimit is the per-user, per-minute budget of TestGlobalLimit_Spellings.
@@ -67,7 +69,7 @@ func TestGlobalLimit_Spellings(t *testing.T) {
 		"anonymous": {nil, {"x-user:"}, {"x-user:    "}, {"x-user:", "x-user:"}},
 		"alice":     {{"x-user: alice"}, {"x-user:   alice  "}, {"x-user: alice", "x-user: alice"}, {"x-user: alice", "x-user: mallory"}},
 	}
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		gw := awaitGateway(t, runEnvoy(t, globalConfig(t, b, policy, rls)))
 		for attempt := 1; ; attempt++ {
 			run := newRun()
@@ -125,8 +127,8 @@ func TestEnvoy_RepeatedHeaders(t *testing.T) {
 			},
 			"split": map[string]any{"hintHeader": "x-route-to", "stickyBy": map[string]any{"cookie": "session"}}},
 	}}
-	forEachBuild(t, func(t *testing.T, b build) {
-		gw := awaitGateway(t, runEnvoy(t, envoyConfig(t, "envoy.yaml", b.wasm, policy)))
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
+		gw := awaitGateway(t, runEnvoy(t, envoyConfig(t, "envoy.yaml", b.Wasm, policy)))
 		r := rawGet(t, gw, "/echo", "x-in: first", "x-other: o", "x-in: second")
 		if r.Reply == nil {
 			t.Fatalf("/echo: status %d %q", r.Status, r.Body)
