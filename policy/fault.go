@@ -27,7 +27,9 @@ var (
 
 	schemaFaultAbort = &Schema{Kind: KindObject, Doc: "Answer a share of the requests with an error status instead of forwarding them.",
 		Fields: []*Field{
-			optional("percentage", withDefault(schemaPercentage, map[string]any{"value": 100})),
+			// Required: Istio hands an abort without one to Envoy as 0 %,
+			// which aborts nothing, a default nobody means.
+			required("percentage", schemaPercentage),
 			required("httpStatus", intDecl("The status of an aborted request.", 200, 599)),
 		}}
 
@@ -71,7 +73,7 @@ func compileFault(p *parser, route *object, _ *Route) unit {
 }
 
 func (p *parser) faultAbort(path string, v gjson.Result) (faultAbort, bool) {
-	a := faultAbort{ppm: perMillion}
+	var a faultAbort
 	o, ok := p.object(path, v, schemaFaultAbort)
 	if !ok {
 		return a, false

@@ -192,11 +192,15 @@ func Derive(template []byte, o Options) ([]byte, error) {
 	if plugin != nil {
 		config = t.at(plugin, "typed_config", "config")
 		if v := t.at(config, "configuration", "value"); v != nil {
+			// A template whose policy is a placeholder (e.g. "{}") is fine
+			// when the policy in effect is given.
 			p, err := policy.Parse([]byte(v.Value))
-			if err != nil {
+			if err != nil && o.Policy == nil {
 				return nil, fmt.Errorf("template: the plugin configuration: %w", err)
 			}
-			templatePolicy, pol = p, p
+			if err == nil {
+				templatePolicy, pol = p, p
+			}
 		}
 	} else if o.Policy != nil || o.Wasm != "" {
 		t.fail("the first listener has no " + wasmFilter + " filter")
