@@ -126,10 +126,14 @@ wasmplugin: $(IMAGE_WASM) ## render out/istio.yaml (WasmPlugin + VirtualService)
 	$(WASMGATE) render -policy $(POLICY) -ref $(REGISTRY):$(TAG) -wasm $(IMAGE_WASM) -variant $(IMAGE_VARIANT) $(RENDER_FLAGS) > out/istio.yaml.tmp
 	mv out/istio.yaml.tmp out/istio.yaml
 
-# The shipped example: keeps its comment header, re-renders the rest.
-# TestRender_Deploy fails when it is not what today's build renders.
-deploy/istio.yaml: deploy/policy.json $(IMAGE_WASM)
-	{ sed '/^[^#]/,$$d' $@; $(WASMGATE) render -policy deploy/policy.json -ref registry.example.com/wasmgate:0.1.0 -wasm $(IMAGE_WASM) -new-gateway; } > $@.tmp
+# The shipped example: keeps its comment header, re-renders the rest with a
+# placeholder manifest digest (64 zeros) where an image's goes, so a new
+# build of the plugin does not change it. `make push` prints the real digest
+# and `make wasmplugin` writes it. TestRender_Deploy fails when the file
+# differs from a fresh render in anything but the digest.
+PLACEHOLDER_DIGEST := sha256:0000000000000000000000000000000000000000000000000000000000000000
+deploy/istio.yaml: deploy/policy.json
+	{ sed '/^[^#]/,$$d' $@; $(WASMGATE) render -policy deploy/policy.json -ref registry.example.com/wasmgate:0.1.0 -digest $(PLACEHOLDER_DIGEST) -new-gateway; } > $@.tmp
 	mv $@.tmp $@
 
 check: ## format, vet, regenerate, tidy; fails on a dirty tree

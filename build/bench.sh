@@ -191,15 +191,16 @@ start upstream build/bench-upstream.yaml
 upstream_pid=$started_pid
 v1=$(sed -n 's/^v1::.*:\([0-9]*\)$/\1/p' <<< "$listeners")
 v2=$(sed -n 's/^v2::.*:\([0-9]*\)$/\1/p' <<< "$listeners")
-ports=(-port 9901=0 -port 10000=0 -port 18081="$v1" -port 18082="$v2")
+ports=(-admin-port 0 -gateway-port 0 -upstream product-service=127.0.0.1:"$v1"
+       -upstream product-service-v2=127.0.0.1:"$v2" -upstream default-backend=127.0.0.1:"$v1")
 
 # config SCENARIO [bench config flags...] writes the scenario's config.
 # envoy.yaml's access log goes: the native config has none, and a line per
 # request would be what is measured.
 config() {
-  local name=$1 in=(-in envoy.yaml -no-access-log)
+  local name=$1 in=(-template envoy.yaml -no-access-log)
   shift
-  case $name in native*) in=(-in deploy/envoy-native.yaml) ;; esac
+  case $name in native*) in=(-template deploy/envoy-native.yaml) ;; esac
   "$bench" config "${in[@]}" "${ports[@]}" "$@" > "$tmp/$name.yaml"
 }
 # job SCENARIO is what the check expects of it.
@@ -211,7 +212,7 @@ scenario_config() {
   case $name in *+limit) limit=(-tokens "$2") ;; *) limit=(-no-limit) ;; esac
   case $name in
     native*) config "$name" "${limit[@]}" ;;
-    bare) config "$name" -drop-filter envoy.filters.http.wasm ;;
+    bare) config "$name" -no-plugin ;;
     empty-*) config "$name" -wasm "$root/out/empty-${name#empty-}.wasm" ;;
     *) config "$name" -wasm "$root/out/wasmgate-${name%+limit}.wasm" "${limit[@]}" ;;
   esac

@@ -62,6 +62,7 @@ trap cleanup EXIT
 trap 'exit 0' INT TERM
 
 go build -o "$tmp/demo-upstream" ./cmd/demo-upstream
+go build -o "$tmp/wasmgate" ./cmd/wasmgate
 # Job control puts each child in its own process group, so Ctrl-C reaches only
 # this script, which then stops the children in order.
 set -m
@@ -70,12 +71,9 @@ if [ -z "$policy" ]; then
   pids+=($!)
   "$tmp/demo-upstream" -listen 127.0.0.1:18082 -name product-service-v2 -version v2 &
   pids+=($!)
-  # envoy.yaml names the upstream-Go build; point it at the module asked for.
-  sed -e "s|filename: out/wasmgate-go.wasm|filename: \"$wasm\"|" \
-      -e "s|port_value: 10000 }|port_value: $gateway_port }|" \
-      -e "s|port_value: 9901 }|port_value: $admin_port }|" envoy.yaml > "$tmp/envoy.yaml"
+  # envoy.yaml with the module asked for and the ports.
+  "$tmp/wasmgate" envoy-config -wasm "$wasm" -gateway-port "$gateway_port" -admin-port "$admin_port" > "$tmp/envoy.yaml"
 else
-  go build -o "$tmp/wasmgate" ./cmd/wasmgate
   if ! "$tmp/wasmgate" lint "$policy" >&2; then
     echo "demo: $policy is not a valid policy" >&2
     exit 1
@@ -109,7 +107,7 @@ else
     upstream_flags+=(-upstream "$cluster=$addr")
     upstream_list+="  $cluster: http://$addr"$'\n'
   done < <("$tmp/wasmgate" envoy-config -policy "$policy" -clusters)
-  "$tmp/wasmgate" envoy-config -policy "$policy" -wasm "$wasm" \
+  "$tmp/wasmgate" envoy-config -policy "$policy" -wasm "$wasm" -route-header \
     -gateway-port "$gateway_port" -admin-port "$admin_port" "${upstream_flags[@]}" > "$tmp/envoy.yaml"
 fi
 

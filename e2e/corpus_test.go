@@ -83,20 +83,12 @@ func replayCase(t *testing.T, b build, dir string) (requests, checks int) {
 		t.Fatalf("%d requests, %d simulated", len(reqs), len(sim.Requests))
 	}
 
-	args := []string{"envoy-config", "-policy", policyFile, "-wasm", b.wasm, "-template", filepath.Join(repoRoot, "envoy.yaml"),
-		"-gateway-port", "0", "-admin-port", "0"}
+	args := []string{"-policy", policyFile, "-route-header"}
 	for _, line := range strings.Split(strings.TrimSpace(runCLI(t, "envoy-config", "-policy", policyFile, "-clusters")), "\n") {
 		cluster, _, _ := strings.Cut(line, " ")
-		cmd, addr, err := startUpstream(cluster, "")
-		if cmd != nil {
-			t.Cleanup(func() { stopProcess(cmd) })
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		args = append(args, "-upstream", cluster+"="+addr)
+		args = append(args, upstreamFlag(t, cluster)...)
 	}
-	gw := awaitGateway(t, runEnvoy(t, runCLI(t, args...)))
+	gw := awaitGateway(t, runEnvoy(t, envoyConfig(t, "envoy.yaml", b.wasm, nil, args...)))
 
 	// Verdicts the simulator counts per route, to compare with Envoy's stats
 	// once all requests are answered (stats lag by the plugin's flush period).

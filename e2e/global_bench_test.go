@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,22 +16,22 @@ import (
 var globalBench = flag.Int("global-bench", 0, "requests per scenario of TestGlobalLimit_Bench (0: skip the benchmark)")
 
 // nativeFilter is Envoy's own rate limit filter asking the same service for
-// the same descriptor as the plugin's global limit in the benchmark.
-const nativeFilter = `          - name: envoy.filters.http.ratelimit
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit
-              domain: ` + rlsDomain + `
-              timeout: 1s
-              failure_mode_deny: true
-              rate_limit_service:
-                transport_api_version: V3
-                grpc_service:
-                  envoy_grpc: { cluster_name: ratelimit }
+// the same descriptor as the plugin's global limit in the benchmark (an
+// http_filters item, unindented).
+const nativeFilter = `- name: envoy.filters.http.ratelimit
+  typed_config:
+    "@type": type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit
+    domain: ` + rlsDomain + `
+    timeout: 1s
+    failure_mode_deny: true
+    rate_limit_service:
+      transport_api_version: V3
+      grpc_service:
+        envoy_grpc: { cluster_name: ratelimit }
 `
 
-const nativeRoute = `route: { cluster: default-backend, rate_limits: [{actions: [
-                  {generic_key: {descriptor_value: loose}},
-                  {request_headers: {header_name: x-run, descriptor_key: run}}]}] }`
+// nativeRateLimits is the descriptor of the default route for nativeFilter.
+const nativeRateLimits = `rate_limits: [{actions: [{generic_key: {descriptor_value: loose}}, {request_headers: {header_name: x-run, descriptor_key: run}}]}]`
 
 // TestGlobalLimit_Bench measures what a globally limited request adds to
 // Envoy's CPU time and to its latency, with the plugin and with Envoy's
@@ -69,9 +70,9 @@ func TestGlobalLimit_Bench(t *testing.T) {
 			header: map[string]string{"x-run": newRun()}, took: make([]time.Duration, 0, n)})
 	}
 	bs := builds()
-	plain := globalConfig(t, bs[0], benchPolicy(false), rls)
-	add("none", withoutPlugin(t, plain, ""))
-	add("native", strings.Replace(withoutPlugin(t, plain, nativeFilter), "route: { cluster: default-backend }", nativeRoute, 1))
+	plain := globalConfig(t, bs[0], benchPolicy(false), rls, "-no-plugin")
+	add("none", plain)
+	add("native", withNative(t, plain))
 	for _, b := range bs {
 		add("plugin "+b.name, globalConfig(t, b, benchPolicy(false), rls))
 		add("plugin+global "+b.name, globalConfig(t, b, benchPolicy(true), rls))
@@ -135,16 +136,27 @@ func TestGlobalLimit_Bench(t *testing.T) {
 	t.Log("\n" + table.String())
 }
 
-// withoutPlugin removes the Wasm filter from cfg, putting filter (YAML
-// text, may be empty) in its place.
-func withoutPlugin(t *testing.T, cfg, filter string) string {
+// withNative is cfg (derived without the plugin) with nativeFilter before
+// its router and nativeRateLimits on its default route.
+func withNative(t *testing.T, cfg string) string {
 	t.Helper()
-	start := strings.Index(cfg, "          - name: envoy.filters.http.wasm\n")
-	end := strings.Index(cfg, "          - name: envoy.filters.http.router\n")
-	if start < 0 || end < start {
-		t.Fatal("envoy.yaml: no wasm filter before the router")
+	router := regexp.MustCompile(`(?m)^( *)- name: envoy.filters.http.router\n`).FindStringSubmatchIndex(cfg)
+	route := regexp.MustCompile(`(?m)^( *)cluster: default-backend\n`).FindAllStringSubmatchIndex(cfg, -1)
+	if router == nil || len(route) != 1 || route[0][1] > router[0] {
+		t.Fatalf("the derived configuration has no router, or not one default route before it:\n%s", cfg)
 	}
-	return cfg[:start] + filter + cfg[end:]
+	indent := cfg[router[2]:router[3]]
+	var filter strings.Builder
+	for _, line := range strings.SplitAfter(nativeFilter, "\n") {
+		if line != "" {
+			filter.WriteString(indent + line)
+		}
+	}
+	// The router comes after the routes: edit it first, so the route's
+	// offsets hold.
+	cfg = cfg[:router[0]] + filter.String() + cfg[router[0]:]
+	r := route[0]
+	return cfg[:r[1]] + cfg[r[2]:r[3]] + nativeRateLimits + "\n" + cfg[r[1]:]
 }
 
 // processCPU is the user+system time of process pid, all threads.

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -86,24 +85,6 @@ func globalPolicy() map[string]any {
 	}}
 }
 
-// slowCluster is a second cluster for the service, through the slow proxy.
-const slowCluster = `  - name: ratelimit-slow
-    type: STATIC
-    connect_timeout: 1s
-    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        explicit_http_config:
-          http2_protocol_options: {}
-    load_assignment:
-      cluster_name: ratelimit-slow
-      endpoints:
-      - lb_endpoints:
-        - endpoint:
-            address:
-              socket_address: { address: 127.0.0.1, port_value: %s }
-`
-
 // startLimiter starts Redis and envoyproxy/ratelimit on loopback ports,
 // stopped at cleanup.
 func startLimiter(t *testing.T) (*redisProcess, *rlsProcess) {
@@ -122,22 +103,10 @@ func startLimiter(t *testing.T) (*redisProcess, *rlsProcess) {
 }
 
 // globalConfig is envoy.yaml derived for build b with policy, its
-// ratelimit cluster on the service rls.
-func globalConfig(t *testing.T, b build, policy any, rls *rlsProcess) string {
+// ratelimit cluster on the service rls, then args (envoy-config flags).
+func globalConfig(t *testing.T, b build, policy any, rls *rlsProcess, args ...string) string {
 	t.Helper()
-	data, err := json.MarshalIndent(policy, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := derivedConfig(readEnvoyYAML(t), b.wasm, string(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, grpcPort, _ := strings.Cut(rls.grpc, ":")
-	if cfg, err = setPortAfter(cfg, "- name: ratelimit", grpcPort); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return envoyConfig(t, "envoy.yaml", b.wasm, policy, append([]string{"-upstream", "ratelimit=" + rls.grpc}, args...)...)
 }
 
 func TestGlobalLimit(t *testing.T) {
@@ -145,9 +114,8 @@ func TestGlobalLimit(t *testing.T) {
 	slow := startSlowProxy(t, rls.grpc, slowDelay)
 
 	forEachBuild(t, func(t *testing.T, b build) {
-		cfg := globalConfig(t, b, globalPolicy(), rls)
-		_, slowPort, _ := strings.Cut(slow, ":")
-		cfg = strings.Replace(cfg, "\n  clusters:\n", "\n  clusters:\n"+fmt.Sprintf(slowCluster, slowPort), 1)
+		// A second cluster for the service, through the slow proxy.
+		cfg := globalConfig(t, b, globalPolicy(), rls, "-upstream", "ratelimit-slow="+slow, "-like", "ratelimit-slow=ratelimit")
 		// Two replicas, launched together: V8 compiles the module meanwhile.
 		e1, e2 := runEnvoy(t, cfg), runEnvoy(t, cfg)
 		replicas := []*gateway{awaitGateway(t, e1), awaitGateway(t, e2)}

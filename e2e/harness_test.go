@@ -318,58 +318,6 @@ func findPolicyBlock(cfg string) (policyBlock, error) {
 	return b, nil
 }
 
-// derivedConfig is envoy.yaml with the listener and admin on kernel-picked
-// ports, the clusters on the demo upstreams, the module at wasm and the
-// plugin configuration policy. A structural change to envoy.yaml that these
-// edits no longer fit fails with the anchor it missed.
-func derivedConfig(cfg, wasm, policy string) (string, error) {
-	block, err := findPolicyBlock(cfg)
-	if err != nil {
-		return "", err
-	}
-	indent := strings.Repeat(" ", block.indent+2)
-	var text strings.Builder
-	for _, line := range strings.Split(policy, "\n") {
-		text.WriteString(indent + line + "\n")
-	}
-	cfg = cfg[:block.start] + text.String() + cfg[block.end:]
-
-	const wasmLine = "filename: out/wasmgate-go.wasm"
-	if n := strings.Count(cfg, wasmLine); n != 1 {
-		return "", fmt.Errorf("envoy.yaml: want one %q, found %d", wasmLine, n)
-	}
-	cfg = strings.Replace(cfg, wasmLine, "filename: "+strconv.Quote(wasm), 1)
-
-	ports := map[string]string{"admin:": "0", "- name: gateway": "0"}
-	for name, addr := range upstreams {
-		_, ports["- name: "+name], _ = strings.Cut(addr, ":")
-	}
-	for anchor, port := range ports {
-		if cfg, err = setPortAfter(cfg, anchor, port); err != nil {
-			return "", err
-		}
-	}
-	return cfg, nil
-}
-
-var portValue = regexp.MustCompile(`port_value: \d+`)
-
-// setPortAfter replaces the first port_value after the one line that is
-// exactly anchor (indentation aside).
-func setPortAfter(cfg, anchor, port string) (string, error) {
-	line := regexp.MustCompile(`(?m)^ *` + regexp.QuoteMeta(anchor) + ` *$`)
-	at := line.FindAllStringIndex(cfg, -1)
-	if len(at) != 1 {
-		return "", fmt.Errorf("envoy.yaml: want one line %q, found %d", anchor, len(at))
-	}
-	from := at[0][1]
-	loc := portValue.FindStringIndex(cfg[from:])
-	if loc == nil {
-		return "", fmt.Errorf("envoy.yaml: no port_value after %q", anchor)
-	}
-	return cfg[:from+loc[0]] + "port_value: " + port + cfg[from+loc[1]:], nil
-}
-
 // envoyProcess is a running (or exited) Envoy.
 type envoyProcess struct {
 	cmd     *exec.Cmd
@@ -379,24 +327,13 @@ type envoyProcess struct {
 	logPath string
 }
 
-// launchEnvoy starts Envoy with envoy.yaml derived for this test, policy as
-// the plugin configuration (a JSON value, or a string taken verbatim). It
-// stops Envoy at cleanup and prints Envoy's log if the test failed.
+// launchEnvoy starts Envoy with envoy.yaml derived for this test
+// (envoyConfig), policy as the plugin configuration (a JSON value, or a
+// string taken verbatim). It stops Envoy at cleanup and prints Envoy's log if
+// the test failed.
 func launchEnvoy(t *testing.T, b build, policy any) *envoyProcess {
 	t.Helper()
-	text, ok := policy.(string)
-	if !ok {
-		data, err := json.MarshalIndent(policy, "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		text = string(data)
-	}
-	cfg, err := derivedConfig(readEnvoyYAML(t), b.wasm, text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return runEnvoy(t, cfg)
+	return runEnvoy(t, envoyConfig(t, "envoy.yaml", b.wasm, policy))
 }
 
 // runEnvoy starts Envoy with the configuration cfg, whose admin interface

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -65,16 +64,11 @@ func TestEnvoy_RemoteCode(t *testing.T) {
 	})
 }
 
-// remoteConfig is deploy/envoy-remote.yaml with the module's hash filled in,
-// the module served by the server at base, and every port on this test's
-// servers or kernel-picked.
+// remoteConfig is deploy/envoy-remote.yaml as envoy-config derives it, with
+// the module's hash filled in and the module served by the server at base.
 func remoteConfig(t *testing.T, base, sha string) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "envoy-remote.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := string(data)
+	cfg := envoyConfig(t, "deploy/envoy-remote.yaml", "", nil, "-upstream", "wasm-artifacts="+strings.TrimPrefix(base, "http://"))
 	for old, new := range map[string]string{
 		"sha256: REPLACE_WITH_SHA256_OF_WASM":         "sha256: " + sha,
 		"uri: http://127.0.0.1:8000/wasmgate-go.wasm": "uri: " + base + "/wasmgate.wasm",
@@ -83,16 +77,6 @@ func remoteConfig(t *testing.T, base, sha string) string {
 			t.Fatalf("deploy/envoy-remote.yaml: want one %q", old)
 		}
 		cfg = strings.Replace(cfg, old, new, 1)
-	}
-	_, artifactsPort, _ := strings.Cut(strings.TrimPrefix(base, "http://"), ":")
-	ports := map[string]string{"admin:": "0", "- name: gateway": "0", "- name: wasm-artifacts": artifactsPort}
-	for name, addr := range upstreams {
-		_, ports["- name: "+name], _ = strings.Cut(addr, ":")
-	}
-	for anchor, port := range ports {
-		if cfg, err = setPortAfter(cfg, anchor, port); err != nil {
-			t.Fatalf("deploy/envoy-remote.yaml: %v", err)
-		}
 	}
 	return cfg
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/envoyconfig"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/lint"
@@ -130,10 +129,8 @@ func requestsArg(fs *flag.FlagSet, args []string, required ...string) ([]simulat
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range required {
-		if fs.Lookup(name).Value.String() == "" {
-			return nil, fmt.Errorf("%s: -%s is required", fs.Name(), name)
-		}
+	if err := requireFlags(fs, required...); err != nil {
+		return nil, err
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -212,43 +209,50 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// upstreamFlags collects -upstream NAME=ADDR flags.
-type upstreamFlags map[string]string
-
-func (u upstreamFlags) String() string { return "" }
-
-func (u upstreamFlags) Set(s string) error {
-	name, addr, ok := strings.Cut(s, "=")
-	if !ok || name == "" || addr == "" {
-		return fmt.Errorf("%q: want CLUSTER=HOST:PORT", s)
-	}
-	u[name] = addr
-	return nil
-}
-
 func envoyConfigCmd(_ context.Context, args []string, stdout io.Writer) error {
-	fs := newFlagSet("envoy-config", "envoy-config -policy POLICY (-clusters | -wasm MODULE -upstream CLUSTER=ADDR... [flags])",
-		`Prints an Envoy configuration serving a policy: envoy.yaml with the policy as
-the plugin configuration, a route per hint header and a cluster per destination
-hint. -clusters lists the clusters it needs instead ("HINT HOST" per line), the
-default backend last. make run POLICY=... uses both.`)
+	fs := newFlagSet("envoy-config", "envoy-config [-template FILE] [-policy POLICY] [-wasm MODULE] [-upstream CLUSTER=HOST:PORT]... [flags]\n"+
+		"       wasmgate envoy-config -policy POLICY -clusters\n"+
+		"       wasmgate envoy-config -check FILE [-policy POLICY]",
+		`Prints an Envoy configuration derived from a shipped one (envoy.yaml by
+default): the policy as the plugin configuration (default: the template's),
+the module, ports and upstreams changed, and a route table that reaches only
+the destinations the policy names: one route per destination hint, an exact
+match of the hint header, to the cluster of that name; then the default route
+to default-backend. Clusters the template's policy named and the policy no
+longer needs go; a cluster the policy needs that the template lacks needs
+-upstream. make run, the benchmark and the end-to-end tests use it.
+
+-clusters lists the clusters the policy's destinations need ("HINT HOST" per
+line), the default backend last.
+
+-check reads an Envoy configuration (YAML or JSON) and warns, naming the
+route and the header, about every route a client steers with a header the
+policy does not control: any cluster_header, and any header match on a header
+the plugin neither writes nor removes from every request (its hint headers).
+Exit status 2 when it warns.`)
+	template := fs.String("template", "envoy.yaml", "the Envoy configuration to derive from")
 	policyFile := fs.String("policy", "", "the policy `file` (JSON or YAML)")
 	clustersOnly := fs.Bool("clusters", false, "list the clusters the policy needs and stop")
-	template := fs.String("template", "envoy.yaml", "the Envoy configuration to start from")
-	o := envoyconfig.Options{Upstreams: upstreamFlags{}}
-	fs.StringVar(&o.Wasm, "wasm", "", "the plugin `module` Envoy loads")
-	fs.IntVar(&o.GatewayPort, "gateway-port", 10000, "the listener's `port`")
-	fs.IntVar(&o.AdminPort, "admin-port", 9901, "the admin interface's `port`")
-	fs.Var(upstreamFlags(o.Upstreams), "upstream", "`CLUSTER=HOST:PORT` of a cluster (repeat for each)")
-	if err := parse(fs, args, "policy"); err != nil {
+	checkFile := fs.String("check", "", "check this Envoy configuration `file` instead")
+	var o envoyconfig.Options
+	o.Register(fs)
+	if err := parse(fs, args); err != nil {
 		return err
 	}
-	pol, err := policyfile.Read(*policyFile)
-	if err != nil {
-		return err
+	var pol []byte
+	if *policyFile != "" {
+		var err error
+		if pol, err = policyfile.Read(*policyFile); err != nil {
+			return err
+		}
 	}
-	o.Policy = pol
-	if *clustersOnly {
+	switch {
+	case *checkFile != "":
+		return envoyCheck(stdout, *checkFile, pol)
+	case *clustersOnly:
+		if pol == nil {
+			return errors.New("envoy-config: -clusters needs -policy")
+		}
 		clusters, _, err := envoyconfig.Needs(pol)
 		if err != nil {
 			return fmt.Errorf("%s: %w", *policyFile, err)
@@ -259,17 +263,35 @@ default backend last. make run POLICY=... uses both.`)
 		_, err = fmt.Fprintln(stdout, envoyconfig.DefaultCluster, envoyconfig.DefaultCluster)
 		return err
 	}
-	if o.Wasm == "" {
-		return errors.New("envoy-config: -wasm is required")
-	}
+	o.Policy = pol
 	tmpl, err := os.ReadFile(*template)
 	if err != nil {
 		return err
 	}
-	out, err := envoyconfig.Render(tmpl, o)
+	out, err := envoyconfig.Derive(tmpl, o)
 	if err != nil {
-		return fmt.Errorf("%s: %w", *policyFile, err)
+		return fmt.Errorf("%s: %w", *template, err)
 	}
 	_, err = stdout.Write(out)
+	return err
+}
+
+// envoyCheck prints the routes of an Envoy configuration a client steers.
+func envoyCheck(stdout io.Writer, file string, pol []byte) error {
+	config, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	findings, err := envoyconfig.Check(config, pol)
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	for _, f := range findings {
+		fmt.Fprintf(stdout, "%s: %s\n", file, f)
+	}
+	if len(findings) > 0 {
+		return exitCode(exitChanged)
+	}
+	_, err = fmt.Fprintf(stdout, "%s: every route is on headers the policy controls\n", file)
 	return err
 }

@@ -54,7 +54,7 @@ func TestSimulate_Corpus(t *testing.T) {
 
 // TestRun_ExitCodes checks the statuses CI gates read: lint 1 on an invalid
 // policy and 2 on warnings under -strict; diff 0 on the same policy and 2
-// when a verdict changes.
+// when a verdict changes; envoy-config -check 2 on a route a client steers.
 func TestRun_ExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, text string) string {
@@ -69,6 +69,19 @@ func TestRun_ExitCodes(t *testing.T) {
 	seed := filepath.Join(corpusDir, "seed")
 	moreLimited := write("limited.yaml", "routes:\n- match: [{uri: {pathPrefix: /products}}]\n  rateLimit: {tokenBucket: {maxTokens: 1, fillInterval: 1m}}\n")
 	wasm := filepath.Join("..", "..", "out", "wasmgate-tinygo.wasm")
+	steered := write("steered.yaml", `static_resources:
+  listeners:
+  - name: gw
+    filter_chains:
+    - filters:
+      - typed_config:
+          route_config:
+            virtual_hosts:
+            - name: all
+              routes:
+              - {name: hinted, match: {prefix: /}, route: {cluster_header: x-route-to}}
+`)
+	envoyYAML := filepath.Join("..", "..", "envoy.yaml")
 	tests := []struct {
 		name string
 		args []string
@@ -80,6 +93,8 @@ func TestRun_ExitCodes(t *testing.T) {
 		{"lint warning strict", []string{"lint", "-strict", warned}, exitCode(2), ""},
 		{"diff same", []string{"diff", "-wasm", wasm, "-old", filepath.Join(seed, "policy.yaml"), "-new", filepath.Join(seed, "policy.yaml"), filepath.Join(seed, "requests.jsonl")},
 			nil, "no change: all 13 requests get the same verdicts\n"},
+		{"envoy-config check steered", []string{"envoy-config", "-check", steered}, exitCode(2), steered + `: listeners[gw].virtual_hosts[all].routes[hinted]: warning: cluster_header "x-route-to": the request reaches whatever cluster it names there, an internal one too; route each destination hint to its cluster by an exact header match (wasmgate envoy-config)` + "\n"},
+		{"envoy-config check seed", []string{"envoy-config", "-check", envoyYAML}, nil, envoyYAML + ": every route is on headers the policy controls\n"},
 		{"diff changed", []string{"diff", "-wasm", wasm, "-old", filepath.Join(seed, "policy.yaml"), "-new", moreLimited, filepath.Join(seed, "requests.jsonl")}, exitCode(2), ""},
 	}
 	for _, tc := range tests {

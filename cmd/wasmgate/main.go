@@ -11,7 +11,9 @@
 //	wasmgate import       [-o yaml|json] [-namespace NS] [-path-prefix] [-route-table FILE] VIRTUALSERVICES...
 //	wasmgate simulate     -policy POLICY [-wasm MODULE] [-json] REQUESTS
 //	wasmgate diff         -old POLICY -new POLICY [-wasm MODULE] [-json] REQUESTS
-//	wasmgate envoy-config -policy POLICY (-clusters | -wasm MODULE -upstream CLUSTER=ADDR...)
+//	wasmgate envoy-config [-template FILE] [-policy POLICY] [-wasm MODULE] [-upstream CLUSTER=HOST:PORT]... [flags]
+//	wasmgate envoy-config -policy POLICY -clusters
+//	wasmgate envoy-config -check FILE [-policy POLICY]
 //	wasmgate image push   -wasm out/wasmgate-tinygo.wasm -ref HOST/REPO:TAG [-variant compat|oci]
 //	wasmgate image digest -wasm out/wasmgate-tinygo.wasm [-variant compat|oci]
 //	wasmgate image check  -ref HOST/REPO:TAG|HOST/REPO@sha256:… [-wasm FILE]
@@ -85,10 +87,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 // schema prints the policy's JSON Schema.
 func schema(_ context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("schema", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: wasmgate schema > policy.schema.json\n\nPrints the policy's JSON Schema (draft-07) for editors (yaml-language-server, VS Code).")
-	}
+	fs := newFlagSet("schema", "schema > policy.schema.json",
+		"Prints the policy's JSON Schema (draft-07) for editors (yaml-language-server, VS Code).")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -156,7 +156,12 @@ func parse(fs *flag.FlagSet, args []string, required ...string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
 	}
-	for _, name := range required {
+	return requireFlags(fs, required...)
+}
+
+// requireFlags fails naming the first of the flags that is not set.
+func requireFlags(fs *flag.FlagSet, names ...string) error {
+	for _, name := range names {
 		if fs.Lookup(name).Value.String() == "" {
 			return fmt.Errorf("%s: -%s is required", fs.Name(), name)
 		}
@@ -165,7 +170,8 @@ func parse(fs *flag.FlagSet, args []string, required ...string) error {
 }
 
 func push(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("push", flag.ContinueOnError)
+	fs := newFlagSet("push", "image push -wasm MODULE -ref HOST/REPO:TAG [-variant compat|oci] [-insecure]",
+		"Pushes the module as an image Istio accepts and prints its manifest digest\n(sha256:…), the one WasmPlugin.spec.sha256 pins.")
 	var f imageFlags
 	f.register(fs)
 	ref := fs.String("ref", "", "image `reference` to push to: HOST[:PORT]/REPOSITORY:TAG")
@@ -186,7 +192,8 @@ func push(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 func digest(_ context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("digest", flag.ContinueOnError)
+	fs := newFlagSet("digest", "image digest -wasm MODULE [-variant compat|oci]",
+		"Prints the manifest digest the module's image has, without a registry\n(images are reproducible).")
 	var f imageFlags
 	f.register(fs)
 	if err := parse(fs, args, "wasm"); err != nil {
@@ -205,7 +212,8 @@ func digest(_ context.Context, args []string, stdout io.Writer) error {
 }
 
 func check(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs := newFlagSet("check", "image check -ref HOST/REPO:TAG|HOST/REPO@sha256:… [-wasm FILE] [-insecure]",
+		"Pulls an image and checks that Istio accepts its layout (and that it holds\nthe -wasm module).")
 	ref := fs.String("ref", "", "image `reference` to pull, by tag or digest")
 	wasmFile := fs.String("wasm", "", "`module` the image must hold (optional)")
 	insecure := fs.Bool("insecure", false, "allow plain HTTP to a registry that is not on loopback or a private network")
@@ -254,7 +262,8 @@ func (l labels) Set(s string) error {
 }
 
 func render(_ context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("render", flag.ContinueOnError)
+	fs := newFlagSet("render", "render -policy POLICY (-image oci://HOST/REPO@sha256:… | -ref HOST/REPO:TAG (-digest sha256:… | -wasm FILE)) [flags]",
+		"Renders the Istio objects that load the plugin with the policy: the WasmPlugin,\nthe VirtualService that routes on its hint header, with -new-gateway a Gateway;\neach checked against its CRD's schema and rules.")
 	var (
 		o        wasmplugin.Options
 		f        imageFlags
@@ -342,7 +351,8 @@ func render(_ context.Context, args []string, stdout io.Writer) error {
 }
 
 func validate(_ context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs := newFlagSet("validate", "validate -f istio.yaml [-digest sha256:…] [-wasm FILE]",
+		"Checks WasmPlugin, VirtualService and Gateway objects against their CRDs'\nschemas and rules, and with -digest or -wasm the WasmPlugin's sha256.")
 	file := fs.String("f", "", "`manifest` of WasmPlugin, VirtualService and Gateway objects (YAML, or one JSON object)")
 	manifestDigest := fs.String("digest", "", "manifest `digest` the image has (optional)")
 	wasmFile := fs.String("wasm", "", "`module` the WasmPlugin loads (optional)")

@@ -135,9 +135,25 @@ func TestRun_Help(t *testing.T) {
 		{"image", "-h"}, {"image", "push", "-h"}, {"image", "digest", "-h"}, {"image", "check", "-h"},
 		{"render", "-h"}, {"validate", "-h"}, {"import", "-h"},
 	} {
-		err := run(context.Background(), args, io.Discard)
+		// Every subcommand prints its usage line and what it does, the
+		// same way (flag prints to standard error).
+		stderr, err := os.CreateTemp(t.TempDir(), "stderr")
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved := os.Stderr
+		os.Stderr = stderr
+		err = run(context.Background(), args, io.Discard)
+		os.Stderr = saved
 		if args[len(args)-2] != "image" && !errors.Is(err, flag.ErrHelp) || args[len(args)-2] == "image" && err != nil {
 			t.Errorf("wasmgate %s: %v", strings.Join(args, " "), err)
+		}
+		printed, _ := os.ReadFile(stderr.Name())
+		stderr.Close()
+		if cmd := strings.Join(args[:len(args)-1], " "); cmd != "image" {
+			if want := "usage: wasmgate " + cmd + " "; !strings.HasPrefix(string(printed), want) || !strings.Contains(string(printed), "\n\n") {
+				t.Errorf("wasmgate %s -h printed %q, want %q…, a blank line and what it does", cmd, printed, want)
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -9,170 +10,106 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/envoyconfig"
 )
 
-// edits are the changes config makes to an Envoy bootstrap. Each one must
-// find what it changes: a shipped file that no longer has it is an error,
-// not a silently different benchmark.
-type edits struct {
-	ports       map[string]string // port_value OLD → NEW
-	wasm        string            // every .wasm filename
-	dropFilters []string          // HTTP filters removed by name
-	noAccessLog bool              // remove every access_log
-	// The rate limits, native (token_bucket) and the plugin's (rateLimit
-	// of each route of the policy, the Wasm filter's StringValue):
+// limits are the benchmark's own changes to the rate limits, native
+// (token_bucket) and the plugin's (rateLimit of each route of the policy).
+// Each one must find what it changes: a shipped file that no longer has it
+// is an error, not a silently different benchmark.
+type limits struct {
 	tokens   int64  // bucket size and tokens per fill (0: unchanged)
 	noLimit  bool   // remove them: the local_ratelimit filter and each rateLimit
 	limitKey string // key the plugin's limits by this request header
 }
 
+func (e limits) any() bool { return e.tokens > 0 || e.noLimit || e.limitKey != "" }
+
 const localRateLimit = "envoy.filters.http.local_ratelimit"
 
+// configCommand derives a scenario's configuration as `wasmgate
+// envoy-config` does (the same function and flags), plus the limit edits.
 func configCommand(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("config", flag.ContinueOnError)
-	in := fs.String("in", "", "the Envoy bootstrap YAML to derive from (required)")
-	e := edits{ports: map[string]string{}}
-	fs.Func("port", "replace `OLD=NEW` in every port_value (repeatable)", func(s string) error {
-		old, repl, ok := strings.Cut(s, "=")
-		if _, err := strconv.ParseUint(repl, 10, 16); !ok || err != nil {
-			return fmt.Errorf("want OLD=NEW with NEW a port, got %q", s)
-		}
-		e.ports[old] = repl
-		return nil
-	})
-	fs.StringVar(&e.wasm, "wasm", "", "load this `module` in every Wasm filter")
-	fs.Func("drop-filter", "remove the HTTP filter of this `name` (repeatable)", func(s string) error {
-		e.dropFilters = append(e.dropFilters, s)
-		return nil
-	})
-	fs.BoolVar(&e.noAccessLog, "no-access-log", false, "remove every access_log")
+	template := fs.String("template", "", "the Envoy configuration to derive from (required)")
+	var o envoyconfig.Options
+	o.Register(fs)
+	var e limits
 	fs.Int64Var(&e.tokens, "tokens", 0, "set every rate limit's bucket size and tokens per fill")
 	fs.BoolVar(&e.noLimit, "no-limit", false, "remove the rate limits (the "+localRateLimit+" filter and the policy's rateLimit)")
 	fs.StringVar(&e.limitKey, "limit-key", "", "key the policy's rate limits by this request `header`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *in == "" {
-		return errors.New("config: -in is required")
+	if *template == "" {
+		return errors.New("config: -template is required")
 	}
-	src, err := os.ReadFile(*in)
+	src, err := os.ReadFile(*template)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	out, err := deriveConfig(src, e)
+	out, err := deriveConfig(src, o, e)
 	if err != nil {
-		return fmt.Errorf("config: %s: %w", *in, err)
+		return fmt.Errorf("config: %s: %w", *template, err)
 	}
 	_, err = stdout.Write(out)
 	return err
 }
 
-// deriveConfig applies e to the YAML document src.
-func deriveConfig(src []byte, e edits) ([]byte, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return nil, err
+// deriveConfig derives from src with o, then applies e.
+func deriveConfig(src []byte, o envoyconfig.Options, e limits) ([]byte, error) {
+	found := 0
+	if e.any() {
+		pol, err := envoyconfig.TemplatePolicy(src)
+		if err != nil {
+			return nil, err
+		}
+		if pol != nil {
+			if o.Policy, err = editPolicy(pol, e, &found); err != nil {
+				return nil, fmt.Errorf("policy: %w", err)
+			}
+		}
 	}
-	if e.noLimit {
-		e.dropFilters = append(e.dropFilters, localRateLimit)
-	}
-	found := map[string]int{}
-	var policyErr error
-	walk(&doc, func(n *yaml.Node) {
-		if n.Kind == yaml.SequenceNode && len(e.dropFilters) > 0 {
-			kept := n.Content[:0]
-			for _, item := range n.Content {
-				if name := value(item, "name"); name != nil && slices.Contains(e.dropFilters, name.Value) && value(item, "typed_config") != nil {
-					found["drop-filter "+name.Value]++
-					found["limit"]++
-					continue
-				}
-				kept = append(kept, item)
+	o.Edit = func(doc *yaml.Node) error {
+		envoyconfig.Walk(doc, func(n *yaml.Node) {
+			if n.Kind == yaml.SequenceNode && e.noLimit {
+				n.Content = slices.DeleteFunc(n.Content, func(item *yaml.Node) bool {
+					name := envoyconfig.Value(item, "name")
+					drop := name != nil && name.Value == localRateLimit && envoyconfig.Value(item, "typed_config") != nil
+					if drop {
+						found++
+					}
+					return drop
+				})
 			}
-			n.Content = kept
-		}
-		if n.Kind != yaml.MappingNode {
-			return
-		}
-		if e.noAccessLog {
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == "access_log" {
-					found["access-log"]++
-					n.Content = append(n.Content[:i], n.Content[i+2:]...)
-					break
-				}
-			}
-		}
-		if v := value(n, "port_value"); v != nil {
-			if repl, ok := e.ports[v.Value]; ok {
-				found["port "+v.Value]++
-				v.Value = repl
-			}
-		}
-		if v := value(n, "filename"); v != nil && e.wasm != "" && strings.HasSuffix(v.Value, ".wasm") {
-			found["wasm"]++
-			v.Value, v.Style = e.wasm, yaml.DoubleQuotedStyle
-		}
-		if t := value(n, "@type"); t != nil && t.Value == "type.googleapis.com/google.protobuf.StringValue" {
-			if v := value(n, "value"); v != nil {
-				policy, err := editPolicy(v.Value, e, found)
-				if err != nil {
-					policyErr = errors.Join(policyErr, fmt.Errorf("line %d: policy: %w", v.Line, err))
-				}
-				v.Value, v.Style = policy, yaml.LiteralStyle
-			}
-		}
-		if b := value(n, "token_bucket"); b != nil && e.tokens > 0 {
-			found["limit"]++
-			for _, k := range []string{"max_tokens", "tokens_per_fill"} {
-				if v := value(b, k); v != nil {
-					v.Value = strconv.FormatInt(e.tokens, 10)
+			if b := envoyconfig.Value(n, "token_bucket"); b != nil && e.tokens > 0 {
+				found++
+				for _, k := range []string{"max_tokens", "tokens_per_fill"} {
+					if v := envoyconfig.Value(b, k); v != nil {
+						v.Value = strconv.FormatInt(e.tokens, 10)
+					}
 				}
 			}
+		})
+		if e.any() && found == 0 {
+			return errors.New("no rate limit to change")
 		}
-	})
-	if policyErr != nil {
-		return nil, policyErr
+		return nil
 	}
-	var missing []string
-	for old := range e.ports {
-		missing = appendMissing(missing, found, "port "+old)
-	}
-	if e.wasm != "" {
-		missing = appendMissing(missing, found, "wasm")
-	}
-	for _, f := range e.dropFilters {
-		if f != localRateLimit {
-			missing = appendMissing(missing, found, "drop-filter "+f)
-		}
-	}
-	if e.noAccessLog {
-		missing = appendMissing(missing, found, "access-log")
-	}
-	if e.tokens > 0 || e.noLimit || e.limitKey != "" {
-		missing = appendMissing(missing, found, "limit")
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("nothing to change for %s", strings.Join(missing, ", "))
-	}
-	return yaml.Marshal(&doc)
+	return envoyconfig.Derive(src, o)
 }
 
-// editPolicy applies e's limit edits to each route of the JSON policy text,
-// counting them in found["limit"]; without such edits it returns text as it
-// is.
-func editPolicy(text string, e edits, found map[string]int) (string, error) {
-	if e.tokens == 0 && !e.noLimit && e.limitKey == "" {
-		return text, nil
-	}
-	dec := json.NewDecoder(strings.NewReader(text))
+// editPolicy applies e's limit edits to each route of the JSON policy,
+// counting them in found.
+func editPolicy(text []byte, e limits, found *int) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(text))
 	dec.UseNumber()
 	var policy map[string]any
 	if err := dec.Decode(&policy); err != nil {
-		return "", err
+		return nil, err
 	}
 	routes, _ := policy["routes"].([]any)
 	for _, r := range routes {
@@ -181,7 +118,7 @@ func editPolicy(text string, e edits, found map[string]int) (string, error) {
 		if !ok {
 			continue
 		}
-		found["limit"]++
+		*found++
 		if e.noLimit {
 			delete(route, "rateLimit")
 			continue
@@ -194,34 +131,5 @@ func editPolicy(text string, e edits, found map[string]int) (string, error) {
 		}
 	}
 	out, err := json.MarshalIndent(policy, "", "  ")
-	return string(out) + "\n", err
-}
-
-func appendMissing(missing []string, found map[string]int, what string) []string {
-	if found[what] == 0 {
-		return append(missing, what)
-	}
-	return missing
-}
-
-// walk calls f on n and every node below it, aliases excepted (their anchor
-// is visited once).
-func walk(n *yaml.Node, f func(*yaml.Node)) {
-	f(n)
-	for _, c := range n.Content {
-		walk(c, f)
-	}
-}
-
-// value returns the value of key in mapping n, or nil.
-func value(n *yaml.Node, key string) *yaml.Node {
-	if n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
+	return append(out, '\n'), err
 }

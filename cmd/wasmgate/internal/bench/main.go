@@ -3,12 +3,14 @@
 // the shipped ones, checks that a running scenario does its job, and turns
 // the records of the load tools and the /proc samples into the report.
 //
-//	bench config -in envoy.yaml [-port OLD=NEW]... [-wasm FILE] [-drop-filter NAME]... [-no-access-log] [-tokens N | -no-limit] [-limit-key HEADER]
+//	bench config -template envoy.yaml [wasmgate envoy-config's flags] [-tokens N | -no-limit] [-limit-key HEADER]
 //	bench check  -url http://127.0.0.1:PORT -job full|floor|limit [-users N] [-tokens N]
 //	bench report -results FILE
 //
-// config prints the edited configuration; check exits non-zero naming the
-// first thing the scenario got wrong; report prints markdown tables.
+// config prints the configuration as `wasmgate envoy-config` derives it
+// (the same function, the same flags), with the rate limits changed; check
+// exits non-zero naming the first thing the scenario got wrong; report
+// prints markdown tables.
 package main
 
 import (
