@@ -472,6 +472,19 @@ func (p *parser) integer(path string, v gjson.Result, lo, hi uint64) (uint64, bo
 	return 0, false
 }
 
+// number reads a number in [lo, hi], fractions allowed.
+func (p *parser) number(path string, v gjson.Result, lo, hi uint64) (float64, bool) {
+	if v.Type != gjson.Number {
+		p.fail(path, "must be a number, got %s", kind(v))
+		return 0, false
+	}
+	if v.Num < float64(lo) || v.Num > float64(hi) {
+		p.fail(path, "must be a number from %d to %d, got %s", lo, hi, v.Raw)
+		return 0, false
+	}
+	return v.Num, true
+}
+
 // kind names a JSON value's type for error messages.
 func kind(v gjson.Result) string {
 	switch {
