@@ -37,6 +37,7 @@ func compileMirror(p *parser, route *object, r *Route) unit {
 	if v, ok := route.value("mirror"); ok {
 		m := Mirror{}
 		p.destinationTarget(route.at("mirror"), v, &m.Destination)
+		m.Destination.Hint = defaultHint(m.Destination)
 		if pv, ok := route.value("mirrorPercentage"); ok {
 			m.Percentage, _ = p.percentage(route.at("mirrorPercentage"), pv)
 		}
@@ -52,6 +53,7 @@ func compileMirror(p *parser, route *object, r *Route) unit {
 			m := Mirror{}
 			if dv, ok := o.value("destination"); ok {
 				p.destinationTarget(o.at("destination"), dv, &m.Destination)
+				m.Destination.Hint = defaultHint(m.Destination)
 			}
 			if pv, ok := o.value("percentage"); ok {
 				m.Percentage, _ = p.percentage(o.at("percentage"), pv)

@@ -57,6 +57,8 @@ type OriginMatch struct {
 
 // Mirror is one destination requests are copied to.
 type Mirror struct {
+	// Destination has no Index and no Weight; its Hint is the default one
+	// (host, "|subset").
 	Destination Destination
 	// Percentage is the share of requests copied, 0 to 100; nil when unset
 	// (every request).

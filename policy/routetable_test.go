@@ -26,9 +26,9 @@ func TestRoute_Table(t *testing.T) {
 				AllowMethods: []string{"GET", "POST"}, AllowHeaders: []string{"x-a"}, ExposeHeaders: []string{"x-b", "*"},
 				MaxAge: 24 * time.Hour, AllowCredentials: &yes}}},
 		{name: "mirror", fields: `"mirror": {"host": "m", "port": {"number": 81}}, "mirrorPercentage": {"value": 50}`,
-			want: &Table{Mirrors: []Mirror{{Destination: Destination{Host: "m", Port: 81}, Percentage: &half}}}},
+			want: &Table{Mirrors: []Mirror{{Destination: Destination{Host: "m", Port: 81, Hint: "m"}, Percentage: &half}}}},
 		{name: "mirrors", fields: `"mirrors": [{"destination": {"host": "m", "subset": "v1"}}, {"destination": {"host": "n"}, "percentage": {"value": 50}}]`,
-			want: &Table{Mirrors: []Mirror{{Destination: Destination{Host: "m", Subset: "v1"}}, {Destination: Destination{Host: "n"}, Percentage: &half}}}},
+			want: &Table{Mirrors: []Mirror{{Destination: Destination{Host: "m", Subset: "v1", Hint: "m|v1"}}, {Destination: Destination{Host: "n", Hint: "n"}, Percentage: &half}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
