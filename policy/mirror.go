@@ -20,13 +20,13 @@ func init() {
 		optional("mirrors", &Schema{Kind: KindList, Items: schemaMirror, MinItems: 1,
 			Doc: "Destinations requests are copied to, each with its own percentage (done by the route table)."}),
 	}, requires: [][2]string{{"mirrorPercentage", "mirror"}}, compile: compileMirror})
+	schemaRoute.Excludes = append(schemaRoute.Excludes, [2]string{"mirror", "mirrors"})
 }
 
 // compileMirror compiles "mirror", "mirrorPercentage" and "mirrors" into
 // Route.Table.
 func compileMirror(p *parser, route *object, r *Route) unit {
-	if route.has("mirror") && route.has("mirrors") {
-		p.fail(route.path, `"mirror" and "mirrors" exclude each other: list the mirror in "mirrors"`)
+	if route.has("mirror") && !route.excludes("mirror") {
 		return nil
 	}
 	if route.has("mirrorPercentage") && !route.requires("mirrorPercentage") {

@@ -13,12 +13,15 @@ var retryConditions = []string{
 	"cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable",
 }
 
+// retryOnItem is one entry of "retryOn": a condition or a status code.
+var retryOnItem = "(" + strings.Join(retryConditions, "|") + "|[1-5][0-9][0-9])"
+
 var schemaRetries = &Schema{Kind: KindObject, Def: "retries",
 	Doc: "How the proxy retries a failed request (done by the route table).",
 	Fields: []*Field{
 		required("attempts", intDecl("How many retries at most; 0 turns retries off.", 0, 100)),
 		optional("perTryTimeout", durationDecl("How long each attempt may take.")),
-		optional("retryOn", &Schema{Kind: KindString, Pattern: `^[0-9a-z-]+(,[0-9a-z-]+)*$`,
+		optional("retryOn", &Schema{Kind: KindString, Pattern: "^" + retryOnItem + "(," + retryOnItem + ")*$",
 			Doc: "The conditions to retry on, comma-separated: Envoy's (5xx, gateway-error, reset, connect-failure, retriable-4xx, refused-stream, ...) and status codes such as 503; default: connect-failure,refused-stream,unavailable,cancelled and 503, as Istio."}),
 	}}
 
