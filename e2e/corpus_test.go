@@ -83,12 +83,7 @@ func replayCase(t *testing.T, b build, dir string) (requests, checks int) {
 		t.Fatalf("%d requests, %d simulated", len(reqs), len(sim.Requests))
 	}
 
-	args := []string{"-policy", policyFile, "-route-header"}
-	for _, line := range strings.Split(strings.TrimSpace(runCLI(t, "envoy-config", "-policy", policyFile, "-clusters")), "\n") {
-		cluster, _, _ := strings.Cut(line, " ")
-		args = append(args, upstreamFlag(t, cluster)...)
-	}
-	gw := awaitGateway(t, runEnvoy(t, envoyConfig(t, "envoy.yaml", b.wasm, nil, args...)))
+	gw := envoyConfigGateway(t, b, policyFile, "0")
 
 	// Verdicts the simulator counts per route, to compare with Envoy's stats
 	// once all requests are answered (stats lag by the plugin's flush period).
@@ -222,4 +217,18 @@ func (gw *gateway) send(r corpusRequest) (*response, error) {
 		req.Header.Set(k, v)
 	}
 	return do(gw.client, req)
+}
+
+// envoyConfigGateway starts a demo upstream per cluster the policy in
+// policyFile needs and an Envoy configured by `wasmgate envoy-config` that
+// names the matched route in every response (-route-header), its listener
+// on port ("0": kernel-picked).
+func envoyConfigGateway(t *testing.T, b build, policyFile, port string) *gateway {
+	t.Helper()
+	args := []string{"-policy", policyFile, "-route-header", "-gateway-port", port}
+	for _, line := range strings.Split(strings.TrimSpace(runCLI(t, "envoy-config", "-policy", policyFile, "-clusters")), "\n") {
+		cluster, _, _ := strings.Cut(line, " ")
+		args = append(args, upstreamFlag(t, cluster)...)
+	}
+	return awaitGateway(t, runEnvoy(t, envoyConfig(t, "envoy.yaml", b.wasm, nil, args...)))
 }

@@ -68,9 +68,8 @@ func compileCORS(p *parser, route *object, r *Route) unit {
 	if len(p.errs) != before {
 		return nil
 	}
-	t, u := table(r)
-	t.CORS = c
-	return u
+	table(r).CORS = c
+	return nil
 }
 
 // names reads a headerList field.

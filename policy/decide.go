@@ -123,3 +123,9 @@ func (p *Policy) UsesClientAddress() bool { return p.usesClientAddress }
 // value), so a caller can skip fetching them otherwise.
 func (p *Policy) UsesMethod() bool    { return p.usesMethod }
 func (p *Policy) UsesAuthority() bool { return p.usesAuthority }
+
+// UsesScheme and UsesPort report whether any route may read
+// Request.Scheme or Request.Port (a match condition or a redirect), so a
+// caller fills them only then.
+func (p *Policy) UsesScheme() bool { return p.usesScheme }
+func (p *Policy) UsesPort() bool   { return p.usesPort }

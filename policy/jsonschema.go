@@ -110,11 +110,11 @@ func (g *jsonSchemaGen) schema(s *Schema) map[string]any {
 		if s.Pattern != "" {
 			out["pattern"] = s.Pattern
 		}
-	case KindInteger, KindNumber:
+	case KindInteger:
 		out["type"] = "integer"
-		if s.Kind == KindNumber {
-			out["type"] = "number"
-		}
+		out["minimum"], out["maximum"] = s.Min, s.Max
+	case KindNumber:
+		out["type"] = "number"
 		out["minimum"], out["maximum"] = s.Min, s.Max
 	case KindBoolean:
 		out["type"] = "boolean"

@@ -35,11 +35,11 @@ func compileMirror(p *parser, route *object, r *Route) unit {
 	var mirrors []Mirror
 	before := len(p.errs)
 	if v, ok := route.value("mirror"); ok {
-		m := Mirror{}
+		m := Mirror{PerMillion: perMillion}
 		p.destinationTarget(route.at("mirror"), v, &m.Destination)
 		m.Destination.Hint = defaultHint(m.Destination)
 		if pv, ok := route.value("mirrorPercentage"); ok {
-			m.Percentage, _ = p.percentage(route.at("mirrorPercentage"), pv)
+			m.PerMillion, _ = p.percentage(route.at("mirrorPercentage"), pv)
 		}
 		mirrors = append(mirrors, m)
 	}
@@ -50,13 +50,13 @@ func compileMirror(p *parser, route *object, r *Route) unit {
 			if !ok {
 				continue
 			}
-			m := Mirror{}
+			m := Mirror{PerMillion: perMillion}
 			if dv, ok := o.value("destination"); ok {
 				p.destinationTarget(o.at("destination"), dv, &m.Destination)
 				m.Destination.Hint = defaultHint(m.Destination)
 			}
 			if pv, ok := o.value("percentage"); ok {
-				m.Percentage, _ = p.percentage(o.at("percentage"), pv)
+				m.PerMillion, _ = p.percentage(o.at("percentage"), pv)
 			}
 			mirrors = append(mirrors, m)
 		}
@@ -64,7 +64,6 @@ func compileMirror(p *parser, route *object, r *Route) unit {
 	if len(mirrors) == 0 || len(p.errs) != before {
 		return nil
 	}
-	t, u := table(r)
-	t.Mirrors = mirrors
-	return u
+	table(r).Mirrors = mirrors
+	return nil
 }

@@ -137,6 +137,8 @@ func (p *parser) policy(doc gjson.Result) *Policy {
 		pol.usesClientAddress = pol.usesClientAddress || r.routeReads(readsClientAddress)
 		pol.usesMethod = pol.usesMethod || r.routeReads(readsMethod)
 		pol.usesAuthority = pol.usesAuthority || r.routeReads(readsAuthority)
+		pol.usesScheme = pol.usesScheme || r.routeReads(readsScheme)
+		pol.usesPort = pol.usesPort || r.routeReads(readsPort)
 	}
 	pol.compilePlans()
 	return pol
@@ -472,17 +474,19 @@ func (p *parser) integer(path string, v gjson.Result, lo, hi uint64) (uint64, bo
 	return 0, false
 }
 
-// number reads a number in [lo, hi], fractions allowed.
-func (p *parser) number(path string, v gjson.Result, lo, hi uint64) (float64, bool) {
+// number reads a number in [lo, hi]; fractions are allowed.
+func (p *parser) number(path string, v gjson.Result, lo, hi float64) (float64, bool) {
 	if v.Type != gjson.Number {
 		p.fail(path, "must be a number, got %s", kind(v))
 		return 0, false
 	}
-	if v.Num < float64(lo) || v.Num > float64(hi) {
-		p.fail(path, "must be a number from %d to %d, got %s", lo, hi, v.Raw)
+	f, err := strconv.ParseFloat(v.Raw, 64)
+	if err != nil || f < lo || f > hi {
+		p.fail(path, "must be a number from %s to %s, got %s",
+			strconv.FormatFloat(lo, 'g', -1, 64), strconv.FormatFloat(hi, 'g', -1, 64), v.Raw)
 		return 0, false
 	}
-	return v.Num, true
+	return f, true
 }
 
 // kind names a JSON value's type for error messages.

@@ -59,9 +59,8 @@ func compileRetries(p *parser, route *object, r *Route) unit {
 	if len(p.errs) != before {
 		return nil
 	}
-	t, u := table(r)
-	t.Retries = rt
-	return u
+	table(r).Retries = rt
+	return nil
 }
 
 // isStatusCode reports whether s is a 3-digit HTTP status code, 100 to 599.

@@ -60,27 +60,39 @@ type Mirror struct {
 	// Destination has no Index and no Weight; its Hint is the default one
 	// (host, "|subset").
 	Destination Destination
-	// Percentage is the share of requests copied, 0 to 100; nil when unset
-	// (every request).
-	Percentage *float64
+	// PerMillion is the share of requests copied, in parts per million
+	// (1000000: every request), as Istio hands it to Envoy.
+	PerMillion uint64
 }
 
 // Delay is Istio's HTTPFaultInjection.Delay (fixedDelay).
 type Delay struct {
-	// Percentage is the share of requests delayed, 0 to 100; nil when unset
-	// (every request).
-	Percentage *float64
+	// PerMillion is the share of requests delayed, in parts per million
+	// (1000000: every request).
+	PerMillion uint64
 	FixedDelay time.Duration
 }
 
-// table returns r.Table, creating it. The unit writing RouteHeader comes
-// with the creation: the caller returns it as its feature's unit.
-func table(r *Route) (*Table, unit) {
-	if r.Table != nil {
-		return r.Table, nil
+// table returns r.Table, creating it.
+func table(r *Route) *Table {
+	if r.Table == nil {
+		r.Table = &Table{}
 	}
-	r.Table = &Table{}
-	return r.Table, &routeHeaderUnit{name: r.Name}
+	return r.Table
+}
+
+func init() {
+	// After every feature that fills Route.Table; it owns no field.
+	register(&feature{order: 90, compile: compileRouteHeader})
+}
+
+// compileRouteHeader gives a route with a Table the unit writing
+// RouteHeader.
+func compileRouteHeader(_ *parser, _ *object, r *Route) unit {
+	if r.Table == nil {
+		return nil
+	}
+	return &routeHeaderUnit{name: r.Name}
 }
 
 // routeHeaderUnit writes RouteHeader.
@@ -101,12 +113,6 @@ func durationDecl(doc string) *Schema {
 	return &Schema{Kind: KindString, Pattern: positiveDurationPattern, Doc: doc + ` A Go duration of at least 1ms, e.g. "1s", "250ms".`}
 }
 
-var (
-	schemaPercentage = &Schema{Kind: KindObject, Def: "percentage",
-		Doc:    "A share of requests.",
-		Fields: []*Field{required("value", &Schema{Kind: KindNumber, Min: 0, Max: 100, Doc: "Percent, 0 to 100 (a fraction such as 0.5 allowed)."})}}
-)
-
 // duration reads a durationDecl.
 func (p *parser) duration(path string, v gjson.Result) (time.Duration, bool) {
 	s, ok := p.str(path, v)
@@ -123,18 +129,4 @@ func (p *parser) duration(path string, v gjson.Result) (time.Duration, bool) {
 		return d, true
 	}
 	return 0, false
-}
-
-// percentage reads a schemaPercentage.
-func (p *parser) percentage(path string, v gjson.Result) (*float64, bool) {
-	o, ok := p.object(path, v, schemaPercentage)
-	if !ok {
-		return nil, false
-	}
-	vv, ok := o.value("value")
-	if !ok {
-		return nil, false
-	}
-	f, ok := p.number(o.at("value"), vv, 0, 100)
-	return &f, ok
 }

@@ -8,7 +8,7 @@ import (
 )
 
 func TestRoute_Table(t *testing.T) {
-	yes, half := true, 50.0
+	yes := true
 	tests := []struct {
 		name   string
 		fields string // route fields after "name"
@@ -26,9 +26,13 @@ func TestRoute_Table(t *testing.T) {
 				AllowMethods: []string{"GET", "POST"}, AllowHeaders: []string{"x-a"}, ExposeHeaders: []string{"x-b", "*"},
 				MaxAge: 24 * time.Hour, AllowCredentials: &yes}}},
 		{name: "mirror", fields: `"mirror": {"host": "m", "port": {"number": 81}}, "mirrorPercentage": {"value": 50}`,
-			want: &Table{Mirrors: []Mirror{{Destination: Destination{Host: "m", Port: 81, Hint: "m"}, Percentage: &half}}}},
+			want: &Table{Mirrors: []Mirror{{Destination: Destination{Host: "m", Port: 81, Hint: "m"}, PerMillion: 500000}}}},
 		{name: "mirrors", fields: `"mirrors": [{"destination": {"host": "m", "subset": "v1"}}, {"destination": {"host": "n"}, "percentage": {"value": 50}}]`,
-			want: &Table{Mirrors: []Mirror{{Destination: Destination{Host: "m", Subset: "v1", Hint: "m|v1"}}, {Destination: Destination{Host: "n", Hint: "n"}, Percentage: &half}}}},
+			want: &Table{Mirrors: []Mirror{{Destination: Destination{Host: "m", Subset: "v1", Hint: "m|v1"}, PerMillion: 1000000}, {Destination: Destination{Host: "n", Hint: "n"}, PerMillion: 500000}}}},
+		{name: "delay", fields: `"fault": {"delay": {"fixedDelay": "200ms", "percentage": {"value": 12.5}}}`,
+			want: &Table{Delay: &Delay{PerMillion: 125000, FixedDelay: 200 * time.Millisecond}}},
+		{name: "delay of every request", fields: `"fault": {"delay": {"fixedDelay": "1s"}}`,
+			want: &Table{Delay: &Delay{PerMillion: 1000000, FixedDelay: time.Second}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

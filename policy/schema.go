@@ -13,7 +13,7 @@ const (
 	KindString
 	KindInteger
 	KindBoolean
-	// KindNumber is a JSON number, fractions allowed, in [Min, Max].
+	// KindNumber is a number, fractions allowed, in [Min, Max].
 	KindNumber
 )
 

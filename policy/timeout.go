@@ -16,7 +16,6 @@ func compileTimeout(p *parser, route *object, r *Route) unit {
 	if !ok {
 		return nil
 	}
-	t, u := table(r)
-	t.Timeout = d
-	return u
+	table(r).Timeout = d
+	return nil
 }

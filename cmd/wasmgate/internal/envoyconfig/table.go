@@ -57,8 +57,8 @@ func tableRoute(t *policy.Table, name, cluster string, headers []HeaderMatch) Ro
 	}
 	for _, m := range t.Mirrors {
 		mp := map[string]any{"cluster": m.Destination.Hint}
-		if m.Percentage != nil {
-			mp["runtime_fraction"] = map[string]any{"default_value": fraction(*m.Percentage)}
+		if m.PerMillion < perMillion {
+			mp["runtime_fraction"] = map[string]any{"default_value": fraction(m.PerMillion)}
 		}
 		rt.Route.RequestMirrorPolicies = append(rt.Route.RequestMirrorPolicies, mp)
 	}
@@ -69,10 +69,7 @@ func tableRoute(t *policy.Table, name, cluster string, headers []HeaderMatch) Ro
 		rt.TypedPerFilterConfig[corsFilter] = corsPolicy(t.CORS)
 	}
 	if t.Delay != nil {
-		delay := map[string]any{"fixed_delay": seconds(t.Delay.FixedDelay)}
-		if t.Delay.Percentage != nil {
-			delay["percentage"] = fraction(*t.Delay.Percentage)
-		}
+		delay := map[string]any{"fixed_delay": seconds(t.Delay.FixedDelay), "percentage": fraction(t.Delay.PerMillion)}
 		rt.TypedPerFilterConfig[faultFilter] = map[string]any{"@type": faultType, "delay": delay}
 	}
 	return rt
@@ -194,8 +191,9 @@ func seconds(d time.Duration) string {
 	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s"
 }
 
-// fraction is a percentage as Envoy's FractionalPercent, per million as
-// Istio writes it.
-func fraction(percent float64) map[string]any {
-	return map[string]any{"numerator": uint32(percent*10000 + 0.5), "denominator": "MILLION"}
+const perMillion = 1_000_000
+
+// fraction is a share in parts per million as Envoy's FractionalPercent.
+func fraction(ppm uint64) map[string]any {
+	return map[string]any{"numerator": ppm, "denominator": "MILLION"}
 }

@@ -111,19 +111,21 @@ func ruleTableOf(t *policy.Table) *ruleTable {
 		}
 	}
 	for _, m := range t.Mirrors {
-		rt.Mirrors = append(rt.Mirrors, mirrorPolicy{Destination: destinationOf(m.Destination), Percentage: percentOf(m.Percentage)})
+		rt.Mirrors = append(rt.Mirrors, mirrorPolicy{Destination: destinationOf(m.Destination), Percentage: percentOf(m.PerMillion)})
 	}
 	if d := t.Delay; d != nil {
-		rt.Fault = &faultInjection{Delay: &faultDelay{FixedDelay: seconds(d.FixedDelay), Percentage: percentOf(d.Percentage)}}
+		rt.Fault = &faultInjection{Delay: &faultDelay{FixedDelay: seconds(d.FixedDelay), Percentage: &percent{Value: float64(d.PerMillion) / 10000}}}
 	}
 	return rt
 }
 
-func percentOf(p *float64) *percent {
-	if p == nil {
+// percentOf is a share in parts per million as Istio's Percent, nil for
+// every request.
+func percentOf(ppm uint64) *percent {
+	if ppm >= 1_000_000 {
 		return nil
 	}
-	return &percent{Value: *p}
+	return &percent{Value: float64(ppm) / 10000}
 }
 
 // seconds is d as a protobuf Duration's JSON form, which Istio reads.
