@@ -20,6 +20,9 @@ type recorder struct {
 
 const slowFor = 1500 * time.Millisecond
 
+// delay is the fault.delay of the route "delayed".
+const delay = 400 * time.Millisecond
+
 func startRecorder(t *testing.T) (*recorder, string) {
 	t.Helper()
 	rec := &recorder{count: map[string]int{}, hosts: map[string]string{}}
@@ -70,7 +73,7 @@ func (rec *recorder) waitSeen(path string) (int, string) {
 }
 
 // TestEnvoy_RouteLevel proves what the route table does for a policy
-// route's timeout, retries, corsPolicy and mirror, in Envoy configured by
+// route's timeout, retries, corsPolicy, mirror and fault.delay, in Envoy configured by
 // envoy-config: behaviour, measured at the client and at the upstreams.
 // Two policy routes share the destination: only the one with the timeout
 // times out, so the route table tells them apart by the route header.
@@ -92,6 +95,7 @@ func TestEnvoy_RouteLevel(t *testing.T) {
 			"allowOrigins": []any{map[string]any{"exact": "https://app.example"}},
 			"allowMethods": []any{"GET", "PUT"}, "allowHeaders": []any{"x-token"}, "maxAge": "60s"}}),
 		route("mirrored", "/mirrored", map[string]any{"mirror": map[string]any{"host": "rl-mirror"}}),
+		route("delayed", "/delayed", map[string]any{"fault": map[string]any{"delay": map[string]any{"fixedDelay": delay.String()}}}),
 		route("plain", "/", nil),
 	}}
 	forEachBuild(t, func(t *testing.T, b build) {
@@ -172,6 +176,19 @@ func TestEnvoy_RouteLevel(t *testing.T) {
 			if got := r.Header.Get("Access-Control-Allow-Origin"); got != "" {
 				t.Errorf("preflight from another origin: Access-Control-Allow-Origin %q, want none", got)
 			}
+		})
+		t.Run("fault delay", func(t *testing.T) {
+			path := "/delayed/" + b.name
+			start := time.Now()
+			r, err := gw.get(gw.client, path, nil)
+			took := time.Since(start)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status != http.StatusOK || took < delay {
+				t.Fatalf("GET %s: status %d after %v, want 200 after at least %v", path, r.Status, took, delay)
+			}
+			t.Logf("fault.delay %v: status %d after %v", delay, r.Status, took.Round(time.Millisecond))
 		})
 		t.Run("mirror", func(t *testing.T) {
 			path := "/mirrored/" + b.name
