@@ -48,7 +48,7 @@ func featuresPolicy(port int) map[string]any {
 						"request":  map[string]any{"set": map[string]any{"x-tier": "canary", "x-canary": "%DESTINATION%"}},
 						"response": map[string]any{"set": map[string]any{"x-canary-response": "yes"}}}},
 			}}),
-		route("rest", nil, map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "default-backend"}}}}),
+		route("rest", nil, map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "product-service"}}}}),
 	}}
 }
 
@@ -113,6 +113,7 @@ func TestEnvoy_Features(t *testing.T) {
 			if counts[418]+counts[200] != n {
 				t.Fatalf("statuses %v; want only 418 and 200", counts)
 			}
+			t.Logf("aborted %d of %d", counts[418], n)
 			if got := float64(counts[418]) / n; math.Abs(got-share) > tolerance {
 				t.Errorf("aborted %d of %d (%.3f), want %.2f ± %.2f", counts[418], n, got, share, tolerance)
 			}
