@@ -55,6 +55,22 @@ func TestRoute_Table(t *testing.T) {
 	}
 }
 
+// TestRoute_Table_ClientHeader: a client-sent route header is removed on
+// every request of a policy with a route-table feature, matched or not.
+func TestRoute_Table_ClientHeader(t *testing.T) {
+	p := mustParse(t, `{"routes": [{"name": "r", "match": [{"uri": {"prefix": "/r"}}], "timeout": "1s"}, {"name": "s"}]}`)
+	for _, path := range []string{"/r", "/s"} {
+		var plan Plan
+		p.Decide(&Request{Path: path, Headers: headerMap{RouteHeader: "r"}}, newTestEnv(), &plan)
+		if len(plan.Request) == 0 || plan.Request[0] != (Edit{Kind: HeaderRemove, Name: RouteHeader}) {
+			t.Errorf("%s: edits %s, want %s removed first", path, editList(plan.Request), RouteHeader)
+		}
+	}
+	if got := mustParse(t, `{"routes": [{"name": "s"}]}`).HintHeaders(); slices.Contains(got, RouteHeader) {
+		t.Errorf("a policy without route-table features removes %s: %v", RouteHeader, got)
+	}
+}
+
 // TestRoute_Table_OneHeader: a route with several route-table features
 // writes the route header once.
 func TestRoute_Table_OneHeader(t *testing.T) {
