@@ -119,6 +119,14 @@ func TestEnvoy_RouteLevel(t *testing.T) {
 				t.Fatalf("GET /plain/slow: status %d (%q), want 200: only the route with the timeout times out", r.Status, r.Body)
 			}
 			t.Logf("route without timeout, same destination: status %d", r.Status)
+			// A client naming the timed route does not get its entry.
+			r, err = gw.get(gw.client, "/plain/slow/forged/"+b.name, map[string]string{"x-wasmgate-route": "timed"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status != http.StatusOK {
+				t.Fatalf("GET /plain/slow with x-wasmgate-route: timed: status %d, want 200: the plugin removes a client's route header", r.Status)
+			}
 		})
 		t.Run("retries", func(t *testing.T) {
 			path := "/flaky/retried/" + b.name

@@ -19,8 +19,7 @@ func init() {
 		optional("mirrorPercentage", schemaPercentage),
 		optional("mirrors", &Schema{Kind: KindList, Items: schemaMirror, MinItems: 1,
 			Doc: "Destinations requests are copied to, each with its own percentage (done by the route table)."}),
-	}, requires: [][2]string{{"mirrorPercentage", "mirror"}}, compile: compileMirror})
-	schemaRoute.Excludes = append(schemaRoute.Excludes, [2]string{"mirror", "mirrors"})
+	}, requires: [][2]string{{"mirrorPercentage", "mirror"}}, excludes: [][2]string{{"mirror", "mirrors"}}, compile: compileMirror})
 }
 
 // compileMirror compiles "mirror", "mirrorPercentage" and "mirrors" into
