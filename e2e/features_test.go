@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -70,11 +69,6 @@ func TestEnvoy_Features(t *testing.T) {
 			t.Fatal(err)
 		}
 		gw := envoyConfigGateway(t, b, policyFile, strconv.Itoa(port))
-		// Redirects are answers, not something to follow.
-		client := &http.Client{Timeout: requestTimeout, CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		}}
-		defer client.CloseIdleConnections()
 		authority := "127.0.0.1:" + strconv.Itoa(port)
 
 		for _, tc := range []struct {
@@ -89,7 +83,7 @@ func TestEnvoy_Features(t *testing.T) {
 			{name: "direct response", path: "/billing/1", route: "maintenance", status: 503, body: "billing is down"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				r, err := gw.get(client, tc.path, nil)
+				r, err := gw.get(gw.client, tc.path, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -440,7 +440,8 @@ func startGateway(t *testing.T, b build, policy any) *gateway {
 // the test with Envoy's log if it exits first.
 func awaitGateway(t *testing.T, e *envoyProcess) *gateway {
 	t.Helper()
-	gw := &gateway{envoyProcess: e, client: &http.Client{Timeout: requestTimeout}}
+	// A redirect is an answer to check, never one to follow.
+	gw := &gateway{envoyProcess: e, client: &http.Client{Timeout: requestTimeout, CheckRedirect: noRedirects}}
 	t.Cleanup(gw.client.CloseIdleConnections)
 	deadline := time.Now().Add(envoyStartTimeout)
 	for {
@@ -472,6 +473,8 @@ func awaitGateway(t *testing.T, e *envoyProcess) *gateway {
 	gw.url = "http://" + addr
 	return gw
 }
+
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 func (gw *gateway) adminGet(path string) (status int, body string, err error) {
 	resp, err := gw.client.Get(gw.admin + path)
@@ -629,7 +632,7 @@ func (gw *gateway) many(t *testing.T, n, conc int, fresh bool, path string, head
 	t.Helper()
 	transport := &http.Transport{DisableKeepAlives: fresh, MaxIdleConnsPerHost: conc}
 	defer transport.CloseIdleConnections()
-	client := &http.Client{Transport: transport, Timeout: requestTimeout}
+	client := &http.Client{Transport: transport, Timeout: requestTimeout, CheckRedirect: noRedirects}
 	var (
 		mu    sync.Mutex
 		out   []*response
