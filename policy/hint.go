@@ -10,9 +10,6 @@ const (
 	// configurations; it is removed even when no split writes it, so a route
 	// table left routing on it cannot be steered by a client.
 	ShippedHintHeader = "x-route-to"
-	// RouteHeader carries the matched route's name, for route tables that
-	// route on it.
-	RouteHeader = "x-wasmgate-route"
 	// KeyHeader carries the policy's hintKey beside every hint, so a route
 	// table that requires it follows a hint only when the plugin wrote it.
 	KeyHeader = "x-wasmgate-key"

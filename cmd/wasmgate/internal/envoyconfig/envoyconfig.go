@@ -70,7 +70,7 @@ func needs(pol *policy.Policy) []Cluster {
 			}
 		}
 	}
-	return clusters
+	return append(clusters, mirrorClusters(pol, clusters)...)
 }
 
 // Route is one entry of an Envoy virtual host's routes, as the route table
@@ -81,6 +81,9 @@ type Route struct {
 	Route RouteAction `yaml:"route"`
 	// RequestHeadersToRemove is the hint key's header on a hint route.
 	RequestHeadersToRemove []string `yaml:"request_headers_to_remove,omitempty"`
+	// TypedPerFilterConfig configures the cors and fault filters for the
+	// route (see tableRoutes).
+	TypedPerFilterConfig map[string]any `yaml:"typed_per_filter_config,omitempty"`
 }
 
 // RouteMatch matches every path, and the hint header when Headers is set.
@@ -100,19 +103,24 @@ type StringMatch struct {
 	Exact string `yaml:"exact"`
 }
 
-// RouteAction sends to one named cluster.
+// RouteAction sends to one named cluster, with what a policy route asks of
+// the route table (see tableRoutes).
 type RouteAction struct {
-	Cluster string `yaml:"cluster"`
+	Cluster               string         `yaml:"cluster"`
+	Timeout               string         `yaml:"timeout,omitempty"`
+	RetryPolicy           map[string]any `yaml:"retry_policy,omitempty"`
+	RequestMirrorPolicies []any          `yaml:"request_mirror_policies,omitempty"`
 }
 
-// Routes returns the route table of a policy: for every route's hint header
-// and every hint its destinations write there, in policy order, a route
+// Routes returns the route table of a policy: first the routes of what
+// policy routes ask of the route table (tableRoutes); then for every route's
+// hint header and every hint its destinations write there, in policy order, a route
 // matching exactly that value and sending to the cluster of that name; then
 // the default route to DefaultCluster. When the policy has a hintKey, each
 // hint route also requires it (exact) and removes it before forwarding, so
 // without the plugin every request takes the default route.
 func Routes(pol *policy.Policy) []Route {
-	var out []Route
+	out := tableRoutes(pol)
 	for _, r := range pol.Routes() {
 		if r.Split == nil {
 			continue
@@ -123,17 +131,22 @@ func Routes(pol *policy.Policy) []Route {
 			if slices.ContainsFunc(out, func(r Route) bool { return r.Name == name }) {
 				continue
 			}
-			route := Route{Name: name,
+			out = append(out, withKey(Route{Name: name,
 				Match: RouteMatch{Prefix: "/", Headers: []HeaderMatch{{Name: h, StringMatch: StringMatch{Exact: d.Hint}}}},
-				Route: RouteAction{Cluster: d.Hint}}
-			if key := pol.HintKey(); key != "" {
-				route.Match.Headers = append(route.Match.Headers, HeaderMatch{Name: policy.KeyHeader, StringMatch: StringMatch{Exact: key}})
-				route.RequestHeadersToRemove = []string{policy.KeyHeader}
-			}
-			out = append(out, route)
+				Route: RouteAction{Cluster: d.Hint}}, pol.HintKey()))
 		}
 	}
 	return append(out, Route{Name: "default", Match: RouteMatch{Prefix: "/"}, Route: RouteAction{Cluster: DefaultCluster}})
+}
+
+// withKey returns the hint route rt requiring the hintKey key (exact) and
+// removing it before forwarding; rt itself when key is "".
+func withKey(rt Route, key string) Route {
+	if key != "" {
+		rt.Match.Headers = append(rt.Match.Headers, HeaderMatch{Name: policy.KeyHeader, StringMatch: StringMatch{Exact: key}})
+		rt.RequestHeadersToRemove = []string{policy.KeyHeader}
+	}
+	return rt
 }
 
 // Options say what Derive changes in the template. The zero value changes
@@ -233,6 +246,7 @@ func Derive(template []byte, o Options) ([]byte, error) {
 	}
 	if pol != nil && vhost != nil {
 		setKey(vhost, "routes", node(Routes(pol)))
+		tableFilters(filters, pol)
 	}
 	if o.RouteHeader && vhost != nil {
 		setKey(vhost, "response_headers_to_add", node([]any{map[string]any{
