@@ -16,7 +16,7 @@ func TestRender_RouteTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := Render(pol, Options{Image: "registry.example/wasmgate:v1", Digest: digest, Fallback: "web.prod.svc.cluster.local:80"})
+	objs, err := Render(pol, Options{Image: "registry.example/wasmgate:v1", Digest: digest, Fallback: "web.prod.svc.cluster.local:80", HintKey: testHintKey})
 	if err != nil {
 		t.Fatal(err)
 	}
