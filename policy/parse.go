@@ -139,6 +139,7 @@ func (p *parser) policy(doc gjson.Result) *Policy {
 		pol.usesAuthority = pol.usesAuthority || r.routeReads(readsAuthority)
 	}
 	pol.compilePlans()
+	pol.index = newRouteIndex(pol.routes)
 	return pol
 }
 
