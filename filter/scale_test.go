@@ -2,13 +2,13 @@ package filter
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/wasmgate/wasmgate/internal/proxyhost"
 )
 
 // scaleCase is one point of a growth curve: a policy and the request
@@ -74,45 +74,108 @@ func scaleCases() []scaleCase {
 //
 //	go test ./filter -run '^$' -bench 'Wasm_Scale$' -benchtime 2000x
 func BenchmarkWasm_Scale(b *testing.B) {
-	const rounds = 15
 	cases := scaleCases()
 	for _, l := range wasmLegs() {
 		w := newWorkerHost(b, l)
-		vms := make([]*proxyhost.VM, len(cases))
+		runs := make([]func(int), len(cases))
+		hosts := make([]*workerHost, len(cases))
+		names := make([]string, len(cases))
 		for i, c := range cases {
-			vms[i] = w.worker(b, c.policy)
-			for j := range 2000 {
-				serve(b, vms[i], c.requests[j%len(c.requests)])
-			}
+			vm := w.worker(b, c.policy)
+			runs[i] = func(j int) { serve(b, vm, c.requests[j%len(c.requests)]) }
+			hosts[i], names[i] = w, c.name
 		}
 		b.Run(l.name, func(b *testing.B) {
-			ns := make([][]float64, len(cases)) // by case, then round
-			calls := make([]float64, len(cases))
-			for range rounds {
-				for i, c := range cases {
-					start, before := time.Now(), w.HostCalls()
-					for j := range b.N {
-						serve(b, vms[i], c.requests[j%len(c.requests)])
-					}
-					ns[i] = append(ns[i], float64(time.Since(start).Nanoseconds())/float64(b.N))
-					calls[i] = float64(w.HostCalls()-before) / float64(b.N)
-				}
+			if b.N == 1 {
+				return // the framework's probe
 			}
-			var t strings.Builder
-			fmt.Fprintf(&t, "%s, %d requests per case and round, %d rounds:\n", l.name, b.N, rounds)
-			t.WriteString("| case | × first case, fastest rounds | × first case, median (min–max) | fastest ns/request | host calls/request |\n|---|--:|--:|--:|--:|\n")
-			for i, c := range cases {
-				ratios := make([]float64, rounds)
-				for r := range rounds {
-					ratios[r] = ns[i][r] / ns[0][r]
-				}
-				slices.Sort(ratios)
-				fmt.Fprintf(&t, "| %s | %.2f | %.2f (%.2f–%.2f) | %.0f | %.1f |\n", c.name,
-					slices.Min(ns[i])/slices.Min(ns[0]), ratios[rounds/2], ratios[0], ratios[rounds-1], slices.Min(ns[i]), calls[i])
-			}
-			b.Log("\n" + t.String())
+			ns, calls := interleave(b, hosts, runs)
+			b.Log("\n" + l.name + ", " + ratioTable(b.N, names, ns, calls))
 		})
 	}
+}
+
+// BenchmarkWasm_Modules compares TinyGo modules of this tree built with
+// different flags, on the seed request: WASMGATE_MODULES is a list of
+// module paths (relative to the repository root), the first the reference.
+// Run in one process, interleaved like BenchmarkWasm_Scale; with one module
+// under valgrind --tool=callgrind it gives instructions per request:
+//
+//	WASMGATE_MODULES="out/a.wasm out/b.wasm" go test ./filter -run '^$' -bench Wasm_Modules -benchtime 2000x
+func BenchmarkWasm_Modules(b *testing.B) {
+	paths := strings.Fields(os.Getenv("WASMGATE_MODULES"))
+	if len(paths) == 0 {
+		b.Skip("WASMGATE_MODULES names no module")
+	}
+	requests := scaleRequests()
+	runs := make([]func(int), len(paths))
+	var hosts []*workerHost
+	for i, path := range paths {
+		w := newWorkerHost(b, leg{name: path, wasm: filepath.Join("..", path)})
+		vm := w.worker(b, seedPolicy)
+		runs[i] = func(j int) { serve(b, vm, requests[j%len(requests)]) }
+		hosts = append(hosts, w)
+	}
+	b.Run("seed", func(b *testing.B) {
+		if b.N == 1 {
+			return // the framework's probe
+		}
+		ns, calls := interleave(b, hosts, runs)
+		b.Log("\n" + ratioTable(b.N, paths, ns, calls))
+	})
+}
+
+const scaleRounds = 15
+
+// interleave runs each of runs 2 000 times to warm up, then b.N times per
+// round for scaleRounds rounds, and returns the ns per call by run and
+// round, and the host calls per call of each run (counted by its host).
+func interleave(b *testing.B, hosts []*workerHost, runs []func(int)) ([][]float64, []float64) {
+	for _, run := range runs {
+		for j := range 2000 {
+			run(j)
+		}
+	}
+	ns := make([][]float64, len(runs))
+	calls := make([]float64, len(runs))
+	b.ResetTimer()
+	for range scaleRounds {
+		for i, run := range runs {
+			var one float64
+			one, calls[i] = interleaveOnce(b, hosts[i], run)
+			ns[i] = append(ns[i], one)
+		}
+	}
+	return ns, calls
+}
+
+// interleaveOnce runs run b.N times: ns and host calls per call.
+func interleaveOnce(b *testing.B, w *workerHost, run func(int)) (float64, float64) {
+	start, before := time.Now(), w.HostCalls()
+	for j := range b.N {
+		run(j)
+	}
+	return float64(time.Since(start).Nanoseconds()) / float64(b.N), float64(w.HostCalls()-before) / float64(b.N)
+}
+
+// ratioTable is a Markdown table of each run's time relative to the
+// first's: the ratio of the fastest rounds (the least disturbed by other
+// work on the machine), the median of the per-round ratios with min–max,
+// the fastest ns per call and the host calls per call (exact).
+func ratioTable(n int, names []string, ns [][]float64, calls []float64) string {
+	var t strings.Builder
+	fmt.Fprintf(&t, "%d calls per case and round, %d rounds:\n", n, scaleRounds)
+	t.WriteString("| case | × first, fastest rounds | × first, median (min–max) | fastest ns/request | host calls/request |\n|---|--:|--:|--:|--:|\n")
+	for i, name := range names {
+		ratios := make([]float64, len(ns[i]))
+		for r := range ratios {
+			ratios[r] = ns[i][r] / ns[0][r]
+		}
+		slices.Sort(ratios)
+		fmt.Fprintf(&t, "| %s | %.2f | %.2f (%.2f–%.2f) | %.0f | %.1f |\n", name, slices.Min(ns[i])/slices.Min(ns[0]),
+			ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1], slices.Min(ns[i]), calls[i])
+	}
+	return t.String()
 }
 
 // BenchmarkWasm_ScaleKeys sends each request with a new key of a keyed
