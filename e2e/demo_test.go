@@ -106,7 +106,7 @@ func TestDemo_Policy(t *testing.T) {
 			t.Errorf("the banner lists no upstream for search-b:\n%s", out)
 		}
 		gw := &gateway{url: "http://127.0.0.1:" + gatewayPort, client: &http.Client{Timeout: requestTimeout}}
-		r, err := gw.send(corpusRequest{Path: "/search?q=x", Headers: map[string]string{"cookie": "session=s1"}})
+		r, err := gw.get(gw.client, "/search?q=x", map[string]string{"cookie": "session=s1"})
 		if err != nil {
 			t.Fatal(err)
 		}

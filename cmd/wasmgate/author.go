@@ -11,9 +11,13 @@ import (
 	"path/filepath"
 
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/envoyconfig"
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/envoyproc"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/lint"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/policyfile"
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/ratelimitsvc"
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/simulate"
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/status"
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/verify"
 )
 
 // defaultWasm is the module simulate and diff run unless -wasm names one:
@@ -91,15 +95,44 @@ Exit status: 0 valid, 1 invalid, 2 valid with warnings under -strict.`)
 
 // simFlags are the flags simulate and diff share.
 type simFlags struct {
-	wasm string
-	seed uint64
-	json bool
+	wasm        string
+	seed        uint64
+	json        bool
+	envoyConfig string
+	istio       string
+	istioHops   int
+	rlsConfig   string
 }
 
 func (f *simFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.wasm, "wasm", defaultWasm, "the plugin `module` to run (either build; make build makes both)")
-	fs.Uint64Var(&f.seed, "seed", 1, "seed of the module's random source (weighted splits)")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed of the module's random source (weighted splits) and of generated x-request-id values")
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of text")
+	fs.StringVar(&f.envoyConfig, "envoy-config", "", "the Envoy `file` whose first listener's connection manager requests pass before the plugin (default: the shipped envoy.yaml's settings)")
+	fs.StringVar(&f.istio, "istio", "", "instead of -envoy-config, an Istio ingress gateway with meshConfig.pathNormalization `MODE`: NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES")
+	fs.IntVar(&f.istioHops, "istio-trusted-proxies", 0, "with -istio: meshConfig.defaultConfig.gatewayTopology.numTrustedProxies")
+	fs.StringVar(&f.rlsConfig, "ratelimit-config", "", "the envoyproxy/ratelimit configuration `file` (YAML) whose service the policy's globalRateLimit asks; simulate emulates it")
+}
+
+// proxy is the Envoy request processing the flags name.
+func (f *simFlags) proxy() (envoyproc.Config, error) {
+	switch {
+	case f.istio != "" && f.envoyConfig != "":
+		return envoyproc.Config{}, errors.New("-istio and -envoy-config: give one")
+	case f.istio != "":
+		return envoyproc.FromIstio(f.istio, f.istioHops)
+	case f.envoyConfig != "":
+		data, err := os.ReadFile(f.envoyConfig)
+		if err != nil {
+			return envoyproc.Config{}, err
+		}
+		c, err := envoyproc.FromEnvoyConfig(data)
+		if err != nil {
+			return envoyproc.Config{}, fmt.Errorf("%s: %w", f.envoyConfig, err)
+		}
+		return c, nil
+	}
+	return envoyproc.Shipped, nil
 }
 
 // run replays the requests through the module with one policy.
@@ -115,7 +148,20 @@ func (f *simFlags) run(policyFile string, reqs []simulate.Request) ([]simulate.R
 	if err != nil {
 		return nil, err
 	}
-	res, err := simulate.RunAll(wasm, pol, f.seed, reqs)
+	o := simulate.Options{Seed: f.seed}
+	if o.Proxy, err = f.proxy(); err != nil {
+		return nil, err
+	}
+	if f.rlsConfig != "" {
+		data, err := os.ReadFile(f.rlsConfig)
+		if err != nil {
+			return nil, err
+		}
+		if o.RateLimit, err = ratelimitsvc.Parse(data); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.rlsConfig, err)
+		}
+	}
+	res, err := simulate.RunAll(wasm, pol, o, reqs)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", policyFile, err)
 	}
@@ -141,20 +187,27 @@ func requestsArg(fs *flag.FlagSet, args []string, required ...string) ([]simulat
 
 const requestsHelp = `REQUESTS is a file of JSON lines, one request each:
   {"method": "GET", "path": "/a?b=1", "authority": "shop.example",
-   "headers": {"x-user-id": "7"}, "client": "10.0.0.1:5555", "at": "1.5s"}
+   "headers": {"x-user-id": "7", "x-tag": ["a", "b"]}, "client": "10.0.0.1:5555", "at": "1.5s"}
 (only "path" is required; "at" is the time since the first request and drives
-the module's clock, so rate limits replay exactly), or a HAR file as browsers
-and proxies export it.`
+the module's clock, so rate limits replay exactly; "headers" may also be a list
+of [name, value] pairs; a repeated key is an error), or a HAR file as browsers
+and proxies export it. Each request first goes through what Envoy does before
+the plugin (codec refusals, path normalization, header sanitizing), as the
+Envoy configuration says.`
 
-func simulateCmd(_ context.Context, args []string, stdout io.Writer) error {
-	fs := newFlagSet("simulate", "simulate -policy POLICY [-wasm MODULE] [-json] REQUESTS",
+func simulateCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("simulate", "simulate -policy POLICY [-wasm MODULE] [-envoy-config FILE | -istio MODE] [-verify] [-json] REQUESTS",
 		"Replays requests through the real plugin module (on wazero) with a policy and\nprints what it did to each, then a summary per route.\n\n"+requestsHelp)
 	var f simFlags
 	f.register(fs)
 	policyFile := fs.String("policy", "", "the policy `file` (JSON or YAML)")
+	verifyToo := fs.Bool("verify", false, "also send the requests through a real Envoy started from the same configuration (-envoy-config, else envoy.yaml here) with echo upstreams, in real time, and report every verdict that differs (exit status 2)")
 	reqs, err := requestsArg(fs, args, "policy")
 	if err != nil {
 		return err
+	}
+	if *verifyToo {
+		return f.verify(ctx, *policyFile, reqs, stdout)
 	}
 	res, err := f.run(*policyFile, reqs)
 	if err != nil {
@@ -167,6 +220,101 @@ func simulateCmd(_ context.Context, args []string, stdout io.Writer) error {
 		}{res, simulate.Summarize(res)})
 	}
 	return simulate.WriteText(stdout, res)
+}
+
+// verify simulates the requests as Envoy on this machine sees them (from a
+// loopback address) and replays them through a real Envoy.
+func (f *simFlags) verify(ctx context.Context, policyFile string, reqs []simulate.Request, stdout io.Writer) error {
+	if f.istio != "" {
+		return errors.New("simulate -verify: starts a plain Envoy, not an Istio gateway: give -envoy-config instead of -istio")
+	}
+	binary, err := verify.FindEnvoy()
+	if err != nil {
+		return fmt.Errorf("simulate -verify: %w", err)
+	}
+	template := f.envoyConfig
+	if template == "" {
+		template = "envoy.yaml"
+	}
+	tmpl, err := os.ReadFile(template)
+	if err != nil {
+		return fmt.Errorf("simulate -verify: the Envoy configuration to start: %w", err)
+	}
+	if f.envoyConfig == "" {
+		f.envoyConfig = template // simulate what will run
+	}
+	moved := 0
+	for i := range reqs {
+		if reqs[i].Client != simulate.DefaultClient {
+			reqs[i].Client = simulate.DefaultClient
+			moved++
+		}
+	}
+	if moved > 0 && !f.json {
+		fmt.Fprintf(stdout, "verify: %d requests name a client address; all are sent from %s, and simulated so\n", moved, simulate.DefaultClient)
+	}
+	res, err := f.run(policyFile, reqs)
+	if err != nil {
+		return err
+	}
+	pol, err := policyfile.Read(policyFile)
+	if err != nil {
+		return err
+	}
+	rep, err := verify.Run(ctx, verify.Options{Envoy: binary, Template: tmpl, Policy: pol, Wasm: f.wasm}, reqs, res)
+	if err != nil {
+		return fmt.Errorf("simulate -verify: %w", err)
+	}
+	if f.json {
+		err = writeJSON(stdout, rep)
+	} else {
+		err = rep.WriteText(stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if len(rep.Disagreements) > 0 {
+		return exitCode(exitChanged)
+	}
+	return nil
+}
+
+func statusCmd(_ context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("status", "status -admin HOST:PORT -policy POLICY",
+		`Reads a running gateway's Envoy admin interface and says whether the policy
+is live and doing anything: configurations the plugin refused, routes never
+matched, limits that never fired, 503s for want of a hinted cluster, the
+observed split beside the configured weights. Exit status 2 when something
+needs a look.`)
+	admin := fs.String("admin", "", "the admin interface, `HOST:PORT`")
+	policyFile := fs.String("policy", "", "the policy `file` the gateway should run (JSON or YAML)")
+	if err := parse(fs, args, "admin", "policy"); err != nil {
+		return err
+	}
+	pol, err := policyfile.Read(*policyFile)
+	if err != nil {
+		return err
+	}
+	stats, err := status.Fetch(*admin)
+	if err != nil {
+		return err
+	}
+	findings, err := status.Check(stats, pol)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *policyFile, err)
+	}
+	problems := 0
+	for _, f := range findings {
+		mark := "  "
+		if f.Problem {
+			mark, problems = "! ", problems+1
+		}
+		fmt.Fprintln(stdout, mark+f.Text)
+	}
+	if problems > 0 {
+		return exitCode(exitChanged)
+	}
+	return nil
 }
 
 func diffCmd(_ context.Context, args []string, stdout io.Writer) error {

@@ -32,7 +32,11 @@ func TestSimulate_Corpus(t *testing.T) {
 			for _, policyFile := range cases {
 				dir := filepath.Dir(policyFile)
 				t.Run(filepath.Base(dir), func(t *testing.T) {
-					got := runOK(t, "simulate", "-json", "-wasm", wasm, "-policy", policyFile, filepath.Join(dir, "requests.jsonl"))
+					args := []string{"simulate", "-json", "-wasm", wasm, "-policy", policyFile}
+					if envoyConfig := filepath.Join(dir, "envoy.yaml"); exists(envoyConfig) {
+						args = append(args, "-envoy-config", envoyConfig)
+					}
+					got := runOK(t, append(args, filepath.Join(dir, "requests.jsonl"))...)
 					golden := filepath.Join(dir, "simulate.golden.json")
 					if *update && build == "tinygo" {
 						if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
@@ -50,6 +54,13 @@ func TestSimulate_Corpus(t *testing.T) {
 			}
 		})
 	}
+}
+
+// exists reports whether a corpus case has the file: a case's envoy.yaml
+// replaces the shipped one.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // TestRun_ExitCodes checks the statuses CI gates read: lint 1 on an invalid

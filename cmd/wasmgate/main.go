@@ -9,11 +9,12 @@
 //	wasmgate lint         [-strict] POLICY
 //	wasmgate schema
 //	wasmgate import       [-o yaml|json] [-namespace NS] [-path-prefix] [-route-table FILE] VIRTUALSERVICES...
-//	wasmgate simulate     -policy POLICY [-wasm MODULE] [-json] REQUESTS
+//	wasmgate simulate     -policy POLICY [-wasm MODULE] [-envoy-config FILE | -istio MODE] [-verify] [-json] REQUESTS
 //	wasmgate diff         -old POLICY -new POLICY [-wasm MODULE] [-json] REQUESTS
 //	wasmgate envoy-config [-template FILE] [-policy POLICY] [-wasm MODULE] [-upstream CLUSTER=HOST:PORT]... [flags]
 //	wasmgate envoy-config -policy POLICY -clusters
 //	wasmgate envoy-config -check FILE [-policy POLICY]
+//	wasmgate status       -admin HOST:PORT -policy POLICY
 //	wasmgate image push   -wasm out/wasmgate-tinygo.wasm -ref HOST/REPO:TAG [-variant compat|oci]
 //	wasmgate image digest -wasm out/wasmgate-tinygo.wasm [-variant compat|oci]
 //	wasmgate image check  -ref HOST/REPO:TAG|HOST/REPO@sha256:… [-wasm FILE]
@@ -23,8 +24,9 @@
 //	wasmgate validate     -f istio.yaml [-digest sha256:…] [-wasm FILE]
 //
 // Exit status: 0 on success, 1 on an error (lint: an invalid policy; import:
-// a refused field), 2 when
-// diff finds a changed verdict or lint -strict a warning.
+// a refused field), 2 when diff finds a changed verdict, lint -strict a
+// warning, envoy-config -check a route a client steers, simulate -verify a
+// disagreement with Envoy, or status something that needs a look.
 //
 // push and digest print the manifest digest (sha256:…), whose hex part
 // WasmPlugin.spec.sha256 pins. Images are reproducible, so digest gives it
@@ -73,7 +75,7 @@ func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) 
 type command func(context.Context, []string, io.Writer) error
 
 const (
-	usage      = "usage: wasmgate lint|schema|import|simulate|diff|envoy-config|image|render|validate [flags] (-h for each)"
+	usage      = "usage: wasmgate lint|schema|import|simulate|diff|envoy-config|status|image|render|validate [flags] (-h for each)"
 	imageUsage = "usage: wasmgate image push|digest|check [flags] (-h for each)"
 )
 
@@ -81,7 +83,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return dispatch(ctx, args, stdout, usage, map[string]command{
 		"image": image, "render": render, "validate": validate,
 		"schema": schema, "lint": lintCmd, "simulate": simulateCmd, "diff": diffCmd,
-		"envoy-config": envoyConfigCmd, "import": importCmd,
+		"envoy-config": envoyConfigCmd, "import": importCmd, "status": statusCmd,
 	})
 }
 

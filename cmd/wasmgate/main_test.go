@@ -95,8 +95,8 @@ spec:
 	}{
 		{name: "validate an invalid pluginConfig", args: []string{"validate", "-f", badPolicy},
 			want: badPolicy + ": WasmPlugin wasmgate: spec.pluginConfig: routes[0].route[0].weight: must be an integer from 0 to 2147483647, got -1"},
-		{name: "no command", args: nil, want: "usage: wasmgate lint|schema|import|simulate|diff|envoy-config|image|render|validate [flags] (-h for each)"},
-		{name: "unknown command", args: []string{"pull"}, want: `unknown command "pull"; usage: wasmgate lint|schema|import|simulate|diff|envoy-config|image|render|validate [flags] (-h for each)`},
+		{name: "no command", args: nil, want: "usage: wasmgate lint|schema|import|simulate|diff|envoy-config|status|image|render|validate [flags] (-h for each)"},
+		{name: "unknown command", args: []string{"pull"}, want: `unknown command "pull"; usage: wasmgate lint|schema|import|simulate|diff|envoy-config|status|image|render|validate [flags] (-h for each)`},
 		{name: "image without command", args: []string{"image"}, want: "usage: wasmgate image push|digest|check [flags] (-h for each)"},
 		{name: "push without ref", args: []string{"image", "push", "-wasm", notWasm}, want: "push: -ref is required"},
 		{name: "bad variant", args: []string{"image", "digest", "-wasm", notWasm, "-variant", "docker"}, want: `variant "docker": want "compat" or "oci"`},

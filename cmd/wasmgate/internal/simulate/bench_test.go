@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/envoyproc"
 )
 
 // BenchmarkSimulator_Run replays seed-policy requests through each build:
@@ -22,7 +24,7 @@ func BenchmarkSimulator_Run(b *testing.B) {
 			if err != nil {
 				b.Fatalf("%v: run `make build`", err)
 			}
-			s, err := New(wasm, policy, 1)
+			s, err := New(wasm, policy, Options{Seed: 1, Proxy: envoyproc.Shipped})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -80,14 +80,27 @@ func Summarize(results []Result) []RouteSummary {
 func WriteText(w io.Writer, results []Result) error {
 	for i, r := range results {
 		fmt.Fprintf(w, "#%d %s %s %s (at %s, %s)\n", i+1, r.Method, r.Path, describeRoute(r.Route), r.At, r.Source)
-		if r.Forwarded {
+		if p := r.Proxy; p.Path != "" || p.Authority != "" {
+			var parts []string
+			if p.Authority != "" {
+				parts = append(parts, "authority "+p.Authority)
+			}
+			if p.Path != "" {
+				parts = append(parts, "path "+p.Path)
+			}
+			fmt.Fprintf(w, "   envoy      passed %s\n", strings.Join(parts, ", "))
+		}
+		switch {
+		case r.Proxy.Rejected:
+			fmt.Fprintf(w, "   refused by Envoy: %d %s\n", r.Status, r.Details)
+		case r.Forwarded:
 			fmt.Fprintf(w, "   upstream   %s %s", r.UpstreamAuthority, r.UpstreamPath)
 			if r.Destination != "" {
 				fmt.Fprintf(w, " → destination %s", r.Destination)
 			}
 			fmt.Fprintln(w)
-		} else {
-			fmt.Fprintf(w, "   answered by the plugin: %d\n", r.Status)
+		default:
+			fmt.Fprintf(w, "   answered by the plugin: %d %s\n", r.Status, r.Details)
 		}
 		if r.Forwarded && (len(r.RequestSet) > 0 || len(r.RequestRemoved) > 0) {
 			fmt.Fprintf(w, "   request    %s\n", describeEdits(r.RequestSet, r.RequestRemoved))

@@ -19,6 +19,11 @@ import (
 	"strings"
 	"time"
 
+	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/envoyproc"
+	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/ratelimitsvc"
 	"github.com/wasmgate/wasmgate/internal/proxyhost"
 	"github.com/wasmgate/wasmgate/policy"
 )
@@ -43,6 +48,8 @@ type Result struct {
 	Path   string `json:"path"`
 	// At is the request's time offset.
 	At string `json:"at"`
+	// Proxy is what Envoy did to the request before the plugin saw it.
+	Proxy Proxy `json:"proxy"`
 	// Route is the matched route's name, "" when none matched.
 	Route string `json:"route,omitempty"`
 	// Forwarded is false when the plugin answered the request itself.
@@ -59,12 +66,37 @@ type Result struct {
 	Destination string `json:"destination,omitempty"`
 	// Limit is the route's rate-limit verdict, nil when it has no limit.
 	Limit *Limit `json:"limit,omitempty"`
-	// Status is the response status: the plugin's local reply, or 200 from
-	// the emulated upstream.
+	// GlobalLimit is the rate limit service's verdict ("allowed" or
+	// "limited"), nil when the route has no globalRateLimit or the plugin
+	// did not ask (its local limit denied first).
+	GlobalLimit *Limit `json:"globalLimit,omitempty"`
+	// Status is the response status: Envoy's refusal, the plugin's local
+	// reply, or 200 from the emulated upstream.
 	Status uint32 `json:"status"`
+	// Details is Envoy's response code details of a local reply (Envoy's
+	// or the plugin's), "" for an upstream's answer.
+	Details string `json:"details,omitempty"`
 	// ResponseSet are the response headers the plugin set or added, or the
 	// headers of its local reply.
 	ResponseSet [][2]string `json:"responseSet,omitempty"`
+}
+
+// Proxy is what Envoy's codec and connection manager did to a request
+// before the plugin (package envoyproc).
+type Proxy struct {
+	// Path and Authority are what the plugin saw, after normalization.
+	Path      string `json:"path,omitempty"`
+	Authority string `json:"authority,omitempty"`
+	// Set are the headers Envoy set or appended, Removed the names it
+	// removed. Generated names those of Set whose value Envoy makes up
+	// (x-request-id, deterministic here; x-forwarded-for behind a loopback
+	// peer, which gets Envoy's own address): another proxy's value differs.
+	Set       [][2]string `json:"set,omitempty"`
+	Removed   []string    `json:"removed,omitempty"`
+	Generated []string    `json:"generated,omitempty"`
+	// Rejected is true when Envoy answered the request itself (Status,
+	// Details): the plugin never saw it.
+	Rejected bool `json:"rejected,omitempty"`
 }
 
 // Limit is a rate-limit verdict.
@@ -84,10 +116,15 @@ func (r *Result) Limited() bool { return r.Limit != nil && r.Limit.Verdict == "l
 // Rate-limit buckets live in the host's shared data, as in Envoy, so one
 // worker sees every request's tokens as several would.
 type Simulator struct {
-	host   *proxyhost.Host
-	vm     *proxyhost.VM
-	now    time.Time
-	routes []routeInfo
+	host  *proxyhost.Host
+	vm    *proxyhost.VM
+	proxy envoyproc.Config
+	ids   *rand.ChaCha8 // x-request-id values
+	rls   *ratelimitsvc.Service
+	// grpcAnswered counts the plugin's gRPC calls answered so far.
+	grpcAnswered int
+	now          time.Time
+	routes       []routeInfo
 	// metricIDs remembers each counter's last value, to see what a request
 	// bumped.
 	counters map[string]uint64
@@ -98,28 +135,40 @@ type Simulator struct {
 type routeInfo struct {
 	name            string
 	limited, shadow string // counter names
+	globalOK        string // counter names of the global limit's answers
+	globalOver      string
 	hintHeader      string
 	bucketPrefix    string
 	bucket          policy.Bucket
 }
 
-// New compiles the module and starts it with the policy (JSON). seed fixes
-// the module's random source.
+// Options are a simulation's settings.
+type Options struct {
+	// Seed fixes the module's random source and the request ids.
+	Seed uint64
+	// Proxy is the Envoy processing requests go through before the plugin.
+	Proxy envoyproc.Config
+	// RateLimit answers the plugin's calls to the rate limit service; a
+	// policy with a globalRateLimit needs it.
+	RateLimit *ratelimitsvc.Service
+}
+
+// New compiles the module and starts it with the policy (JSON).
 //
 // # Errors
 //
 // New fails when the policy does not parse (policy.Parse's error) or when
 // the module refuses it or does not start; the module's logs are included.
-func New(wasm, policyJSON []byte, seed uint64) (*Simulator, error) {
+func New(wasm, policyJSON []byte, o Options) (*Simulator, error) {
 	pol, err := policy.Parse(policyJSON)
 	if err != nil {
 		return nil, err
 	}
-	s := &Simulator{now: start, counters: map[string]uint64{}}
+	s := &Simulator{now: start, counters: map[string]uint64{}, proxy: o.Proxy, ids: rand.NewChaCha8(seedBytes(^o.Seed)), rls: o.RateLimit}
 	h, err := proxyhost.NewHost(proxyhost.Options{
 		Properties: map[string]string{"plugin_name": PluginName, "plugin_root_id": PluginName},
 		Clock:      func() time.Time { return s.now },
-		Rand:       rand.NewChaCha8(seedBytes(seed)),
+		Rand:       rand.NewChaCha8(seedBytes(o.Seed)),
 	})
 	if err != nil {
 		return nil, err
@@ -137,14 +186,19 @@ func New(wasm, policyJSON []byte, seed uint64) (*Simulator, error) {
 	}
 	s.host, s.vm = h, vm
 	for _, r := range pol.Routes() {
-		if r.GlobalLimit != nil {
-			return nil, fmt.Errorf("routes[%d] (%s) has a globalRateLimit: simulate does not emulate a rate limit service", r.Index, r.Name)
+		if r.GlobalLimit != nil && o.RateLimit == nil {
+			h.Close()
+			return nil, fmt.Errorf("routes[%d] (%s) has a globalRateLimit: give the rate limit service's configuration (-ratelimit-config)", r.Index, r.Name)
 		}
 	}
 	for _, r := range pol.Routes() {
 		ri := routeInfo{name: r.Name,
 			limited: policy.RouteCounter(r.Name, policy.CounterRateLimited),
 			shadow:  policy.RouteCounter(r.Name, policy.CounterShadowLimited)}
+		if r.GlobalLimit != nil {
+			ri.globalOK = policy.RouteCounter(r.Name, policy.CounterGlobalOK)
+			ri.globalOver = policy.RouteCounter(r.Name, policy.CounterGlobalOver)
+		}
 		if r.Split != nil {
 			ri.hintHeader = r.Split.HintHeader
 		}
@@ -196,13 +250,36 @@ func (s *Simulator) Run(req Request) (Result, error) {
 		}
 	}
 	res := Result{Source: req.Line, Method: req.Method, Path: req.Path, At: req.At.String()}
+	lines := req.Headers
+	if req.Authority != "" {
+		lines = append([][2]string{{"Host", req.Authority}}, lines...)
+	}
+	p := s.proxy.Process(envoyproc.Request{Method: req.Method, Target: req.Path, Headers: lines, Client: req.Client}, s.requestID())
+	if p.Reject != nil {
+		res.Proxy.Rejected = true
+		res.Status, res.Details = uint32(p.Reject.Status), p.Reject.Details
+		if p.Reject.Location != "" {
+			res.ResponseSet = [][2]string{{"location", p.Reject.Location}}
+		}
+		return res, nil
+	}
+	res.Proxy = Proxy{Set: p.Set, Removed: p.Removed, Generated: p.Generated}
+	if p.Path != req.Path {
+		res.Proxy.Path = p.Path
+	}
+	if p.Authority != req.Authority {
+		res.Proxy.Authority = p.Authority
+	}
 	stream, err := s.vm.NewHTTPStream()
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", req.Line, err)
 	}
-	stream.SetProperty("source.address", req.Client)
-	in := append([][2]string{{":method", req.Method}, {":path", req.Path}, {":authority", req.Authority}, {":scheme", "http"}}, req.Headers...)
+	stream.SetProperty("source.address", p.Source)
+	in := append([][2]string{{":method", p.Method}, {":path", p.Path}, {":authority", p.Authority}, {":scheme", "http"}}, p.Headers...)
 	if _, err := stream.RequestHeaders(in, true); err != nil {
+		return res, fmt.Errorf("%s: %w", req.Line, err)
+	}
+	if err := s.answerCalls(); err != nil {
 		return res, fmt.Errorf("%s: %w", req.Line, err)
 	}
 	out := stream.Request()
@@ -234,6 +311,14 @@ func (s *Simulator) Run(req Request) (Result, error) {
 	if route != nil && route.bucketPrefix != "" {
 		res.Limit = s.limit(route, grew)
 	}
+	if route != nil && route.globalOK != "" {
+		switch {
+		case grew[route.globalOver]:
+			res.GlobalLimit = &Limit{Verdict: "limited"}
+		case grew[route.globalOK]:
+			res.GlobalLimit = &Limit{Verdict: "allowed"}
+		}
+	}
 	upstream := [][2]string{{":status", "200"}}
 	if local != nil {
 		upstream = append([][2]string{{":status", fmt.Sprint(local.StatusCode)}}, local.Headers...)
@@ -243,7 +328,7 @@ func (s *Simulator) Run(req Request) (Result, error) {
 	}
 	res.Status = 200
 	if local != nil {
-		res.Status = local.StatusCode
+		res.Status, res.Details = local.StatusCode, local.Details
 		res.ResponseSet = withoutPseudo(stream.Response())
 	} else {
 		res.ResponseSet, _ = headerChanges(upstream, stream.Response(), "")
@@ -253,6 +338,40 @@ func (s *Simulator) Run(req Request) (Result, error) {
 	}
 	s.snapshot() // counters bumped at the end of the stream belong to it
 	return res, nil
+}
+
+// answerCalls answers the plugin's new calls to the rate limit service with
+// the emulated service's verdict at the simulated time.
+func (s *Simulator) answerCalls() error {
+	calls := s.vm.GrpcCalls()
+	for ; s.grpcAnswered < len(calls); s.grpcAnswered++ {
+		c := calls[s.grpcAnswered]
+		if c.Cancelled {
+			continue
+		}
+		var req rlsv3.RateLimitRequest
+		if err := proto.Unmarshal(c.Message, &req); err != nil {
+			return fmt.Errorf("the plugin's RateLimitRequest: %w", err)
+		}
+		answer, err := proto.Marshal(s.rls.ShouldRateLimit(&req, s.now))
+		if err != nil {
+			return err
+		}
+		if err := s.vm.GrpcReceive(c.Token, answer); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// requestID is the next x-request-id: a version-4 UUID from the seeded
+// source.
+func (s *Simulator) requestID() string {
+	var b [16]byte
+	_, _ = s.ids.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 // limit reads the verdict from the counters the request bumped and the
@@ -314,8 +433,8 @@ func withoutPseudo(hs [][2]string) [][2]string {
 }
 
 // RunAll replays requests in order through a new Simulator.
-func RunAll(wasm, policyJSON []byte, seed uint64, reqs []Request) ([]Result, error) {
-	s, err := New(wasm, policyJSON, seed)
+func RunAll(wasm, policyJSON []byte, o Options, reqs []Request) ([]Result, error) {
+	s, err := New(wasm, policyJSON, o)
 	if err != nil {
 		return nil, err
 	}

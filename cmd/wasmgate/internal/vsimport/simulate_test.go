@@ -30,7 +30,7 @@ func TestImport_Simulate(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					got, err := simulate.RunAll(wasm, res.Policy, 1, []simulate.Request{
+					got, err := simulate.RunAll(wasm, res.Policy, simulate.Options{Seed: 1}, []simulate.Request{
 						{Method: "GET", Path: "/products/123?x=1", Authority: "shop.example", Client: simulate.DefaultClient, Line: "1"},
 						{Method: "GET", Path: "/products", Authority: "shop.example", Client: simulate.DefaultClient, Line: "2"},
 						{Method: "GET", Path: "/productsX", Authority: "shop.example", Client: simulate.DefaultClient, Line: "3"},
@@ -57,7 +57,7 @@ func TestImport_Simulate(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, err := simulate.RunAll(wasm, res.Policy, 1, []simulate.Request{
+				got, err := simulate.RunAll(wasm, res.Policy, simulate.Options{Seed: 1}, []simulate.Request{
 					{Method: "GET", Path: "/old/a", Authority: "shop.example.com", Client: simulate.DefaultClient, Line: "1"},
 					{Method: "GET", Path: "/old/a", Authority: "other.example.com", Client: simulate.DefaultClient, Line: "2"},
 				})
@@ -77,9 +77,9 @@ func TestImport_Simulate(t *testing.T) {
 				const n = 2000
 				reqs := make([]simulate.Request, n)
 				for i := range reqs {
-					reqs[i] = simulate.Request{Method: "GET", Path: fmt.Sprintf("/products/%d", i), Client: simulate.DefaultClient, Line: fmt.Sprint(i + 1)}
+					reqs[i] = simulate.Request{Method: "GET", Path: fmt.Sprintf("/products/%d", i), Authority: "shop.example", Client: simulate.DefaultClient, Line: fmt.Sprint(i + 1)}
 				}
-				got, err := simulate.RunAll(wasm, res.Policy, 1, reqs)
+				got, err := simulate.RunAll(wasm, res.Policy, simulate.Options{Seed: 1}, reqs)
 				if err != nil {
 					t.Fatal(err)
 				}
