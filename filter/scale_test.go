@@ -73,21 +73,29 @@ func scaleCases() []scaleCase {
 // min–max, and host calls per request (exact):
 //
 //	go test ./filter -run '^$' -bench 'Wasm_Scale$' -benchtime 2000x
+//
+// WASMGATE_SCALE_CASE names one case to run alone: under valgrind
+// --tool=callgrind, two runs of different lengths give its instructions per
+// request, which other work on the machine does not change
+// (build/scale-instructions.sh).
 func BenchmarkWasm_Scale(b *testing.B) {
 	cases := scaleCases()
+	if only := os.Getenv("WASMGATE_SCALE_CASE"); only != "" {
+		cases = slices.DeleteFunc(cases, func(c scaleCase) bool { return c.name != only })
+	}
 	for _, l := range wasmLegs() {
-		w := newWorkerHost(b, l)
-		runs := make([]func(int), len(cases))
-		hosts := make([]*workerHost, len(cases))
-		names := make([]string, len(cases))
-		for i, c := range cases {
-			vm := w.worker(b, c.policy)
-			runs[i] = func(j int) { serve(b, vm, c.requests[j%len(c.requests)]) }
-			hosts[i], names[i] = w, c.name
-		}
 		b.Run(l.name, func(b *testing.B) {
 			if b.N == 1 {
 				return // the framework's probe
+			}
+			w := newWorkerHost(b, l)
+			runs := make([]func(int), len(cases))
+			hosts := make([]*workerHost, len(cases))
+			names := make([]string, len(cases))
+			for i, c := range cases {
+				vm := w.worker(b, c.policy)
+				runs[i] = func(j int) { serve(b, vm, c.requests[j%len(c.requests)]) }
+				hosts[i], names[i] = w, c.name
 			}
 			ns, calls := interleave(b, hosts, runs)
 			b.Log("\n" + l.name + ", " + ratioTable(b.N, names, ns, calls))
