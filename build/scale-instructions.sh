@@ -1,7 +1,8 @@
 #!/bin/bash
 # Instructions per request of each growth case of filter/scale_test.go,
 # counted by valgrind's callgrind (unlike time, other work on the machine
-# does not change them): each case alone at two lengths, the difference
+# does not change them; the Go host runs without its collector, whose work
+# would vary): each case alone at two lengths, the difference
 # divided by the extra requests, and the ratio to the first case.
 #   bash build/scale-instructions.sh [LEG...]   (default: wasm-tinygo wasm-go)
 set -euo pipefail
@@ -12,7 +13,7 @@ rounds=15 short=50 long=250 # rounds as scaleRounds in filter/scale_test.go
 # The names of scaleCases in filter/scale_test.go, first the reference.
 cases=("1 route, 5 headers" "1 000 prefix routes" "1 000 exact routes" "20 headers" "50 headers" "4 KB cookie")
 instructions() { # leg, case, requests per round -> instructions of the whole run
-  (cd filter && GODEBUG=asyncpreemptoff=1 WASMGATE_SCALE_CASE="$2" \
+  (cd filter && GODEBUG=asyncpreemptoff=1 GOGC=off GOMAXPROCS=1 WASMGATE_SCALE_CASE="$2" \
     valgrind --tool=callgrind --callgrind-out-file=/dev/null \
     ../out/filter.test -test.run '^$' -test.bench "Wasm_Scale\$/$1\$" -test.benchtime "$3x" 2>&1) |
     sed -n 's/.*refs: *//p' | tr -d ,
