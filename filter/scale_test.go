@@ -103,7 +103,7 @@ func BenchmarkWasm_Scale(b *testing.B) {
 	}
 }
 
-// BenchmarkWasm_Modules compares TinyGo modules of this tree built with
+// BenchmarkWasm_Modules compares modules of this tree built with
 // different flags, on the seed request: WASMGATE_MODULES is a list of
 // module paths (relative to the repository root), the first the reference.
 // Run in one process, interleaved like BenchmarkWasm_Scale; with one module
