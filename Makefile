@@ -20,8 +20,9 @@ GO_WASM_BUILD = GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -
 TINYGO_OPT ?= 2
 TINYGO_TAGS ?= custommalloc
 TINYGO_BUILD  = $(TINYGO) build -target=wasi -scheduler=none -buildmode=wasi-legacy -no-debug -opt=$(TINYGO_OPT) -tags=$(TINYGO_TAGS)
-# The Go modules: the plugin's (.) and the tooling beside it.
-MODULES := . cmd/wasmgate e2e
+# The Go modules: the plugin's (.) and the tooling beside it (e2e/harness:
+# what both end-to-end modules share).
+MODULES := . cmd/wasmgate e2e e2e/harness
 
 .PHONY: build small bench-scale bench-modules tinygo envoy registry ratelimit redis registry-serve tools run test test-e2e test-istio bench-tools bench bench-soak bench-global check clean image push wasmplugin
 
@@ -156,6 +157,18 @@ check: ## format, vet, regenerate, tidy; fails on a dirty tree
 	set -e; for m in $(MODULES); do (cd $$m && go vet ./... && GOWORK=off go mod tidy); done
 	cd e2e/istio && GOWORK=off go vet ./... && GOWORK=off go mod tidy
 	git diff --exit-code
+
+# Each Go fuzz target (func Fuzz* in a _test.go file) for FUZZTIME; not part
+# of make test or CI, whose runs stay bounded and deterministic.
+FUZZTIME ?= 60s
+.PHONY: fuzz
+fuzz: ## run every Go fuzz target for FUZZTIME each (default 60s)
+	@set -e; for f in $$(git ls-files '*_test.go'); do \
+	  for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "== $$(dirname $$f) $$name"; \
+	    (cd $$(dirname $$f) && go test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) .); \
+	  done; \
+	done
 
 clean:
 	rm -rf out

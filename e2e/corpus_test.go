@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wasmgate/wasmgate/e2e/harness"
 )
 
 // verifyReport is the JSON of `wasmgate simulate -verify -json`.
@@ -27,15 +29,11 @@ type verifyReport struct {
 // with the build's module: the simulator and a real Envoy (this test's
 // binary, started by the CLI from envoyConfig) get the same requests, and
 // the report lists where they differ.
-func verify(t *testing.T, b build, envoyConfig, policyFile, requestsFile string) verifyReport {
+func verify(t *testing.T, b harness.Build, envoyConfig, policyFile, requestsFile string) verifyReport {
 	t.Helper()
-	bin, err := cliBinary()
-	if err != nil {
-		t.Fatalf("building cmd/wasmgate: %v", err)
-	}
-	cmd := exec.Command(bin, "simulate", "-verify", "-json", "-wasm", b.wasm,
+	cmd := exec.Command(harness.CLIBinary(t), "simulate", "-verify", "-json", "-wasm", b.Wasm,
 		"-envoy-config", envoyConfig, "-policy", policyFile, requestsFile)
-	cmd.Env = append(os.Environ(), "WASMGATE_ENVOY="+envoyBinary(t))
+	cmd.Env = append(os.Environ(), "WASMGATE_ENVOY="+harness.EnvoyBinary(t))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -65,24 +63,24 @@ func verify(t *testing.T, b build, envoyConfig, policyFile, requestsFile string)
 // headers Envoy and the plugin touched, response header edits, and the
 // per-route counters (matched, limited, over a shadow limit).
 func TestEnvoy_Corpus(t *testing.T) {
-	cases, err := filepath.Glob(filepath.Join(repoRoot, "e2e", "testdata", "corpus", "*", "policy.yaml"))
+	cases, err := filepath.Glob(filepath.Join(harness.Root, "e2e", "testdata", "corpus", "*", "policy.yaml"))
 	if err != nil || len(cases) == 0 {
 		t.Fatalf("no corpus cases: %v", err)
 	}
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		var requests, checks int
 		for _, policyFile := range cases {
 			dir := filepath.Dir(policyFile)
 			t.Run(filepath.Base(dir), func(t *testing.T) {
 				envoyConfig := filepath.Join(dir, "envoy.yaml") // the case's own, if it has one
 				if _, err := os.Stat(envoyConfig); err != nil {
-					envoyConfig = filepath.Join(repoRoot, "envoy.yaml")
+					envoyConfig = filepath.Join(harness.Root, "envoy.yaml")
 				}
 				rep := verify(t, b, envoyConfig, policyFile, filepath.Join(dir, "requests.jsonl"))
 				requests += rep.Requests
 				checks += rep.Checks
 			})
 		}
-		t.Logf("simulator and Envoy agree on %d checks over %d requests of %d cases (%s build)", checks, requests, len(cases), b.name)
+		t.Logf("simulator and Envoy agree on %d checks over %d requests of %d cases (%s build)", checks, requests, len(cases), b.Name)
 	})
 }

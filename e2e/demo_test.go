@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/e2e/harness"
 )
 
 // TestDemo_Run runs the body of `make run` (build/demo.sh) as a user does:
@@ -25,15 +27,15 @@ import (
 // stop. The demo's upstreams use envoy.yaml's fixed ports; its gateway and
 // admin ports are picked free.
 func TestDemo_Run(t *testing.T) {
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		for _, port := range []string{"18081", "18082"} {
 			if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err == nil {
 				c.Close()
-				missing(t, "port "+port+" of envoy.yaml's upstreams is in use: is `make run` running?")
+				harness.Missing(t, "port "+port+" of envoy.yaml's upstreams is in use: is `make run` running?")
 			}
 		}
 		gatewayPort, adminPort := freePort(t), freePort(t)
-		demo := startDemo(t, b.wasm, gatewayPort, adminPort)
+		demo := startDemo(t, b.Wasm, gatewayPort, adminPort)
 		examples := demo.examples(t)
 		t.Logf("demo printed %d examples", len(examples))
 
@@ -98,9 +100,9 @@ func TestDemo_Run(t *testing.T) {
 // POLICY=...): every destination gets an upstream, a second demo on the same
 // ports is refused before it starts anything, and Ctrl-C ends it with status 0.
 func TestDemo_Policy(t *testing.T) {
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		gatewayPort, adminPort := freePort(t), freePort(t)
-		demo := startDemo(t, b.wasm, gatewayPort, adminPort, "POLICY=e2e/testdata/corpus/istio/policy.yaml")
+		demo := startDemo(t, b.Wasm, gatewayPort, adminPort, "POLICY=e2e/testdata/corpus/istio/policy.yaml")
 		demo.examples(t)
 		if out := demo.output(); !strings.Contains(out, "search-b: http://127.0.0.1:") {
 			t.Errorf("the banner lists no upstream for search-b:\n%s", out)
@@ -116,11 +118,11 @@ func TestDemo_Policy(t *testing.T) {
 
 		// The running demo's Envoy keeps appending to its log; a second demo
 		// must not truncate it.
-		logPath := filepath.Join(repoRoot, "out", "envoy.log")
+		logPath := filepath.Join(harness.Root, "out", "envoy.log")
 		logBefore, _ := os.ReadFile(logPath)
-		second := exec.Command("bash", "build/demo.sh", b.wasm)
-		second.Dir = repoRoot
-		second.Env = append(os.Environ(), "GATEWAY_PORT="+gatewayPort, "ADMIN_PORT="+adminPort, "WASMGATE_ENVOY="+envoyBinary(t))
+		second := exec.Command("bash", "build/demo.sh", b.Wasm)
+		second.Dir = harness.Root
+		second.Env = append(os.Environ(), "GATEWAY_PORT="+gatewayPort, "ADMIN_PORT="+adminPort, "WASMGATE_ENVOY="+harness.EnvoyBinary(t))
 		out, err := second.CombinedOutput()
 		want := "demo: port " + gatewayPort + " for the gateway (GATEWAY_PORT) is taken"
 		if err == nil || !strings.Contains(string(out), want) || strings.Contains(string(out), "Ctrl-C stops it") {
@@ -169,7 +171,7 @@ func pasteCommands(t *testing.T, commands []string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", strings.Join(commands, "\n"))
-	cmd.Dir = repoRoot
+	cmd.Dir = harness.Root
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Errorf("%s: %v", strings.Join(commands, "; "), err)
@@ -205,10 +207,10 @@ func startDemo(t *testing.T, wasm, gatewayPort, adminPort string, env ...string)
 	t.Helper()
 	d := &demoProcess{done: make(chan struct{}), lines: make(chan string, 256)}
 	d.cmd = exec.Command("bash", "build/demo.sh", wasm)
-	d.cmd.Dir = repoRoot
+	d.cmd.Dir = harness.Root
 	d.cmd.Env = append(append(os.Environ(), "GATEWAY_PORT="+gatewayPort, "ADMIN_PORT="+adminPort,
-		"WASMGATE_ENVOY="+envoyBinary(t)), env...)
-	d.cmd.SysProcAttr = scriptAttr()
+		"WASMGATE_ENVOY="+harness.EnvoyBinary(t)), env...)
+	d.cmd.SysProcAttr = harness.ScriptAttr()
 	d.cmd.Stderr = &lockedWriter{mu: &d.mu, w: &d.stderr}
 	stdout, err := d.cmd.StdoutPipe()
 	if err != nil {
@@ -236,13 +238,13 @@ func startDemo(t *testing.T, wasm, gatewayPort, adminPort string, env ...string)
 			_ = d.cmd.Process.Signal(syscall.SIGTERM)
 			select {
 			case <-d.done:
-			case <-time.After(envoyStopTimeout):
+			case <-time.After(harness.EnvoyStopTimeout):
 				_ = d.cmd.Process.Kill()
 			}
 		}
 		if t.Failed() {
 			t.Logf("demo output:\n%s\ndemo stderr:\n%s\nenvoy log (out/envoy.log):\n%s",
-				d.output(), d.errors(), (&envoyProcess{logPath: filepath.Join(repoRoot, "out", "envoy.log")}).logTail(60))
+				d.output(), d.errors(), (&harness.Envoy{LogPath: filepath.Join(harness.Root, "out", "envoy.log")}).LogTail(60))
 		}
 	})
 	return d
@@ -310,7 +312,7 @@ func (d *demoProcess) interrupt(t *testing.T) {
 	}()
 	select {
 	case <-d.done:
-	case <-time.After(envoyStopTimeout + 5*time.Second):
+	case <-time.After(harness.EnvoyStopTimeout + 5*time.Second):
 		t.Fatal("the demo did not stop after Ctrl-C")
 	}
 	if !strings.Contains(d.errors(), "demo: stopped") {

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -21,6 +20,8 @@ import (
 	wasm "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/wasmgate/wasmgate/e2e/harness"
 )
 
 // ecdsFilter is the ECDS resource name of the plugin's filter, which is also
@@ -33,9 +34,9 @@ const ecdsFilter = "wasmgate"
 // at start; v2 replaces it under load without a restart and without failing
 // a request; an invalid v3 is refused (NACK) and v2 stays in force.
 func TestEnvoy_ECDSReload(t *testing.T) {
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		begin := time.Now()
-		module := fetchModule(t, publishModule(t, startRegistry(t), b), t.TempDir())
+		module := fetchModule(t, publishModule(t, harness.StartRegistry(t), b), t.TempDir())
 		t.Logf("module pushed, pulled by digest and verified in %v", time.Since(begin).Round(time.Millisecond))
 
 		xds := startXDS(t)
@@ -97,7 +98,7 @@ func TestEnvoy_ECDSReload(t *testing.T) {
 			// fails, so that counter proves nothing here.
 			gw.awaitECDS(t, before, map[string]int64{"update_rejected": 1, "config_fail": 1, "update_success": 0})
 			const wantLog = `wasmgate: invalid policy: routes[0].rateLimit.tokenBucket.fillInterval: "abc" is not a duration`
-			if !strings.Contains(gw.log(), wantLog) {
+			if !strings.Contains(gw.Log(), wantLog) {
 				t.Errorf("envoy log lacks %q", wantLog)
 			}
 			// Fresh connections reach both workers.
@@ -115,7 +116,7 @@ func TestEnvoy_ECDSReload(t *testing.T) {
 		// test if it exited), in the same hot-restart epoch.
 		end := gw.process(t)
 		t.Logf("envoy pid %d, hot restart epoch %d, uptime %v → %v; ECDS counters %v",
-			gw.cmd.Process.Pid, end.epoch, start.uptime, end.uptime, gw.ecdsStats(t))
+			gw.Cmd.Process.Pid, end.epoch, start.uptime, end.uptime, gw.ecdsStats(t))
 		if end.epoch != start.epoch {
 			t.Errorf("hot restart epoch %d → %d", start.epoch, end.epoch)
 		}
@@ -124,7 +125,7 @@ func TestEnvoy_ECDSReload(t *testing.T) {
 		if grown, wall := end.uptime-start.uptime, end.at.Sub(start.at); grown < wall.Truncate(time.Second)-time.Second {
 			t.Errorf("uptime %v → %v over %v: want it to keep increasing", start.uptime, end.uptime, wall.Round(time.Millisecond))
 		}
-		t.Logf("build %s: %v in all", b.name, time.Since(begin).Round(time.Millisecond))
+		t.Logf("build %s: %v in all", b.Name, time.Since(begin).Round(time.Millisecond))
 	})
 }
 
@@ -212,19 +213,6 @@ func ecdsBootstrap(t *testing.T, xdsAddr string) string {
 	return out.String()
 }
 
-// startRegistry serves Debian's docker-registry (CNCF Distribution) with the
-// project's build/registry.yml on a free loopback port and a temporary
-// storage directory, and returns its host:port once /v2/ answers.
-func startRegistry(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("docker-registry")
-	if err != nil {
-		missing(t, "docker-registry not found: run `make registry`")
-	}
-	return startRegistryProcess(t, bin, filepath.Join(repoRoot, "build", "registry.yml"),
-		func(cmd *exec.Cmd) { cmd.SysProcAttr = childAttr() })
-}
-
 // published is an image in a registry, pinned by manifest digest, and the
 // module it was built from.
 type published struct {
@@ -235,14 +223,14 @@ type published struct {
 
 // publishModule pushes b's module as a compat image with the wasmgate CLI,
 // as `make push` does, to the registry at host.
-func publishModule(t *testing.T, host string, b build) published {
+func publishModule(t *testing.T, host string, b harness.Build) published {
 	t.Helper()
-	wasm, err := os.ReadFile(b.wasm)
+	wasm, err := os.ReadFile(b.Wasm)
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo := host + "/wasmgate/" + b.name
-	digest := strings.TrimSpace(runCLI(t, "image", "push", "-wasm", b.wasm, "-ref", repo+":e2e", "-variant", "compat"))
+	repo := host + "/wasmgate/" + b.Name
+	digest := strings.TrimSpace(harness.RunCLI(t, "image", "push", "-wasm", b.Wasm, "-ref", repo+":e2e", "-variant", "compat"))
 	return published{ref: repo + "@" + digest, digest: digest, wasm: wasm}
 }
 
@@ -257,7 +245,7 @@ func fetchModule(t *testing.T, p published, dir string) string {
 	if err := os.WriteFile(module, p.wasm, 0o444); err != nil {
 		t.Fatal(err)
 	}
-	if got := runCLI(t, "image", "check", "-ref", p.ref, "-wasm", module); got != want {
+	if got := harness.RunCLI(t, "image", "check", "-ref", p.ref, "-wasm", module); got != want {
 		t.Fatalf("image check = %q, want %q", got, want)
 	}
 	path := filepath.Join(dir, strings.TrimPrefix(p.digest, "sha256:")+".wasm")
@@ -393,8 +381,8 @@ type envoyState struct {
 func (gw *gateway) process(t *testing.T) envoyState {
 	t.Helper()
 	select {
-	case <-gw.exited:
-		t.Fatalf("envoy exited: %v", gw.waitErr)
+	case <-gw.Exited:
+		t.Fatalf("envoy exited: %v", gw.WaitErr)
 	default:
 	}
 	at := time.Now()

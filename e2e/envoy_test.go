@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/e2e/harness"
 )
 
 // productServices are the clusters the seed policy splits between.
@@ -29,7 +31,7 @@ func TestEnvoy_Rewrite(t *testing.T) {
 		{name: "normalized before matching", path: "/catalog/../products//9", wantPath: "/9", wantServices: productServices},
 		{name: "unmatched", path: "/other/path?q=2", wantPath: "/other/path?q=2", wantServices: []string{"default-backend"}},
 	}
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		gw := startGateway(t, b, seedPolicy(t))
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -46,7 +48,7 @@ func TestEnvoy_Rewrite(t *testing.T) {
 }
 
 func TestEnvoy_Headers(t *testing.T) {
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		p := seedPolicy(t)
 		// A response header from a request header: the plugin reads request
 		// headers again while the response passes.
@@ -87,7 +89,7 @@ func TestEnvoy_Headers(t *testing.T) {
 // TestEnvoy_HintHeaderFromClient checks that a client cannot choose a cluster
 // by sending the hint header itself.
 func TestEnvoy_HintHeaderFromClient(t *testing.T) {
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		gw := startGateway(t, b, seedPolicy(t))
 		r := gw.mustGet(t, "/other", map[string]string{"x-route-to": "product-service-v2"})
 		if r.Reply.Service != "default-backend" {
@@ -100,7 +102,7 @@ func TestEnvoy_HintHeaderFromClient(t *testing.T) {
 }
 
 func TestEnvoy_Canary(t *testing.T) {
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		p := seedPolicy(t)
 		delete(seedRoute(p), "rateLimit") // thousands of requests
 		gw := startGateway(t, b, p)
@@ -212,7 +214,7 @@ func checkDenied(t *testing.T, r *response, maxTokens, window int) {
 }
 
 func TestEnvoy_RateLimit(t *testing.T) {
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		t.Run("burst across workers", func(t *testing.T) {
 			const maxTokens, n, conc, fill = 20, 200, 16, 10 * time.Second
 			gw := startGateway(t, b, rateLimitPolicy(t, bucketLimit(maxTokens, 1, fill.String())))
@@ -325,7 +327,7 @@ func TestEnvoy_RateLimitOptions(t *testing.T) {
 			wantHeader: map[string]string{"X-RateLimit-Limit": "3", "X-RateLimit-Remaining": "0", "RateLimit": ""},
 		},
 	}
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				limit := bucketLimit(maxTokens, 1, "60s")
@@ -374,21 +376,21 @@ func TestEnvoy_BadPolicy_Errors(t *testing.T) {
 			wantLog: `wasmgate: invalid policy: routes[0].rateLimit.tokenBucket.fillInterval: "abc" is not a duration`,
 		},
 	}
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				p := seedPolicy(t)
 				tc.edit(seedRoute(p))
 				e := launchEnvoy(t, b, p)
 				select {
-				case <-e.exited:
+				case <-e.Exited:
 				case <-time.After(envoyStartTimeout):
 					t.Fatalf("envoy still running %v after start with an invalid policy", envoyStartTimeout)
 				}
-				if e.waitErr == nil {
+				if e.WaitErr == nil {
 					t.Errorf("envoy exited with status 0, want a failure")
 				}
-				if log := e.log(); !strings.Contains(log, tc.wantLog) {
+				if log := e.Log(); !strings.Contains(log, tc.wantLog) {
 					t.Errorf("envoy log lacks %q", tc.wantLog)
 				}
 			})
@@ -397,7 +399,7 @@ func TestEnvoy_BadPolicy_Errors(t *testing.T) {
 }
 
 func TestEnvoy_Metrics(t *testing.T) {
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		const maxTokens, products, others = 3, 5, 2
 		gw := startGateway(t, b, rateLimitPolicy(t, bucketLimit(maxTokens, 1, "60s")))
 		for range products {

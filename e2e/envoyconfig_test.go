@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/wasmgate/wasmgate/e2e/harness"
 )
 
 // envoyConfig is what `wasmgate envoy-config` derives from template (a
@@ -16,7 +18,7 @@ import (
 // flags).
 func envoyConfig(t *testing.T, template, wasm string, policy any, args ...string) string {
 	t.Helper()
-	cmd := []string{"envoy-config", "-template", filepath.Join(repoRoot, template),
+	cmd := []string{"envoy-config", "-template", filepath.Join(harness.Root, template),
 		"-gateway-port", "0", "-admin-port", "0", "-unchecked"}
 	if wasm != "" {
 		cmd = append(cmd, "-wasm", wasm)
@@ -39,7 +41,7 @@ func envoyConfig(t *testing.T, template, wasm string, policy any, args ...string
 	for name, addr := range upstreams {
 		cmd = append(cmd, "-upstream", name+"="+addr)
 	}
-	return runCLI(t, append(cmd, args...)...)
+	return harness.RunCLI(t, append(cmd, args...)...)
 }
 
 // upstreamFlag starts a demo upstream answering as cluster, stopped at

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wasmgate/wasmgate/e2e/harness"
 )
 
 // generatedRequests is how many requests TestEnvoy_Generated sends per build.
@@ -33,13 +35,13 @@ func TestEnvoy_Generated(t *testing.T) {
 	if err := os.WriteFile(requestsFile, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	policyFile := filepath.Join(repoRoot, "e2e", "testdata", "generated", "policy.yaml")
-	forEachBuild(t, func(t *testing.T, bd build) {
-		rep := verify(t, bd, filepath.Join(repoRoot, "envoy.yaml"), policyFile, requestsFile)
+	policyFile := filepath.Join(harness.Root, "e2e", "testdata", "generated", "policy.yaml")
+	forEachBuild(t, func(t *testing.T, bd harness.Build) {
+		rep := verify(t, bd, filepath.Join(harness.Root, "envoy.yaml"), policyFile, requestsFile)
 		if rep.Requests != generatedRequests {
 			t.Fatalf("%d requests compared, want %d", rep.Requests, generatedRequests)
 		}
-		t.Logf("%s build: %d requests, %d checks, %d disagree", bd.name, rep.Requests, rep.Checks, len(rep.Disagreements))
+		t.Logf("%s build: %d requests, %d checks, %d disagree", bd.Name, rep.Requests, rep.Checks, len(rep.Disagreements))
 	})
 }
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/e2e/harness"
 )
 
 var globalBench = flag.Int("global-bench", 0, "requests per scenario of TestGlobalLimit_Bench (0: skip the benchmark)")
@@ -69,13 +71,13 @@ func TestGlobalLimit_Bench(t *testing.T) {
 		scenarios = append(scenarios, &scenario{name: name, gw: awaitGateway(t, runEnvoy(t, cfg)),
 			header: map[string]string{"x-run": newRun()}, took: make([]time.Duration, 0, n)})
 	}
-	bs := builds()
+	bs := harness.Builds(*wasmFlag)
 	plain := globalConfig(t, bs[0], benchPolicy(false), rls, "-no-plugin")
 	add("none", plain)
 	add("native", withNative(t, plain))
 	for _, b := range bs {
-		add("plugin "+b.name, globalConfig(t, b, benchPolicy(false), rls))
-		add("plugin+global "+b.name, globalConfig(t, b, benchPolicy(true), rls))
+		add("plugin "+b.Name, globalConfig(t, b, benchPolicy(false), rls))
+		add("plugin+global "+b.Name, globalConfig(t, b, benchPolicy(true), rls))
 	}
 	for _, sc := range scenarios { // warm-up
 		for range n / 10 {
@@ -87,7 +89,7 @@ func TestGlobalLimit_Bench(t *testing.T) {
 	const rounds = 10
 	for range rounds {
 		for _, sc := range scenarios {
-			cpu0 := processCPU(t, sc.gw.cmd.Process.Pid)
+			cpu0 := processCPU(t, sc.gw.Cmd.Process.Pid)
 			for range n / rounds {
 				start := time.Now()
 				r, err := sc.gw.get(sc.gw.client, "/bench", sc.header)
@@ -96,7 +98,7 @@ func TestGlobalLimit_Bench(t *testing.T) {
 					t.Fatalf("%s: %v %v", sc.name, r, err)
 				}
 			}
-			sc.cpu += processCPU(t, sc.gw.cmd.Process.Pid) - cpu0
+			sc.cpu += processCPU(t, sc.gw.Cmd.Process.Pid) - cpu0
 		}
 	}
 	type result struct {
@@ -128,9 +130,9 @@ func TestGlobalLimit_Bench(t *testing.T) {
 	nativeCPU, nativeP50 := native.cpu-none.cpu, native.p50-none.p50
 	fmt.Fprintf(&table, "\nnative filter adds %v CPU, %v p50\n", nativeCPU.Round(100*time.Nanosecond), nativeP50.Round(time.Microsecond))
 	for _, b := range bs {
-		with, without := byName["plugin+global "+b.name], byName["plugin "+b.name]
+		with, without := byName["plugin+global "+b.Name], byName["plugin "+b.Name]
 		cpu, p50 := with.cpu-without.cpu, with.p50-without.p50
-		fmt.Fprintf(&table, "plugin %s: the global limit adds %v CPU (%.2f× native), %v p50 (%.2f× native)\n", b.name,
+		fmt.Fprintf(&table, "plugin %s: the global limit adds %v CPU (%.2f× native), %v p50 (%.2f× native)\n", b.Name,
 			cpu.Round(100*time.Nanosecond), float64(cpu)/float64(nativeCPU), p50.Round(time.Microsecond), float64(p50)/float64(nativeP50))
 	}
 	t.Log("\n" + table.String())

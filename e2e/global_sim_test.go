@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/e2e/harness"
 )
 
 // TestGlobalLimit_Simulated: `wasmgate simulate -ratelimit-config` with the
@@ -26,7 +28,7 @@ func TestGlobalLimit_Simulated(t *testing.T) {
 	write(t, policyFile, string(data))
 	write(t, rlsFile, rlsConfig)
 	const n = 9
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		gw := awaitGateway(t, runEnvoy(t, globalConfig(t, b, policy, rls)))
 		for attempt := 1; ; attempt++ {
 			run := newRun()
@@ -44,7 +46,7 @@ func TestGlobalLimit_Simulated(t *testing.T) {
 					} `json:"globalLimit"`
 				} `json:"requests"`
 			}
-			out := runCLI(t, "simulate", "-json", "-wasm", b.wasm, "-policy", policyFile, "-ratelimit-config", rlsFile, requestsFile)
+			out := harness.RunCLI(t, "simulate", "-json", "-wasm", b.Wasm, "-policy", policyFile, "-ratelimit-config", rlsFile, requestsFile)
 			if err := json.Unmarshal([]byte(out), &sim); err != nil {
 				t.Fatal(err)
 			}
@@ -76,7 +78,7 @@ func TestGlobalLimit_Simulated(t *testing.T) {
 				}
 				agree++
 			}
-			t.Logf("%s build: simulator and the service agree on %d of %d requests", b.name, agree, n)
+			t.Logf("%s build: simulator and the service agree on %d of %d requests", b.Name, agree, n)
 			return
 		}
 	})

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/e2e/harness"
 )
 
 // The global-limit tests run two gateways (two Envoy processes with two
@@ -92,11 +94,11 @@ func startLimiter(t *testing.T) (*redisProcess, *rlsProcess) {
 	redisBin := toolPath(t, "redis-server", "redis")
 	redisCLI := toolPath(t, "redis-cli", "redis")
 	rlsBin := ratelimitBinary(t)
-	redis := &redisProcess{bin: redisBin, cli: redisCLI, addr: freeLoopbackAddr(t), dir: t.TempDir()}
+	redis := &redisProcess{bin: redisBin, cli: redisCLI, addr: harness.FreeLoopbackAddr(t), dir: t.TempDir()}
 	redis.start(t)
 	t.Cleanup(redis.stop)
 	rls := &rlsProcess{bin: rlsBin, redis: redis.addr, root: t.TempDir(),
-		http: freeLoopbackAddr(t), grpc: freeLoopbackAddr(t), debug: freeLoopbackAddr(t)}
+		http: harness.FreeLoopbackAddr(t), grpc: harness.FreeLoopbackAddr(t), debug: harness.FreeLoopbackAddr(t)}
 	rls.start(t)
 	t.Cleanup(rls.stop)
 	return redis, rls
@@ -104,16 +106,16 @@ func startLimiter(t *testing.T) (*redisProcess, *rlsProcess) {
 
 // globalConfig is envoy.yaml derived for build b with policy, its
 // ratelimit cluster on the service rls, then args (envoy-config flags).
-func globalConfig(t *testing.T, b build, policy any, rls *rlsProcess, args ...string) string {
+func globalConfig(t *testing.T, b harness.Build, policy any, rls *rlsProcess, args ...string) string {
 	t.Helper()
-	return envoyConfig(t, "envoy.yaml", b.wasm, policy, append([]string{"-upstream", "ratelimit=" + rls.grpc}, args...)...)
+	return envoyConfig(t, "envoy.yaml", b.Wasm, policy, append([]string{"-upstream", "ratelimit=" + rls.grpc}, args...)...)
 }
 
 func TestGlobalLimit(t *testing.T) {
 	redis, rls := startLimiter(t)
 	slow := startSlowProxy(t, rls.grpc, slowDelay)
 
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		// A second cluster for the service, through the slow proxy.
 		cfg := globalConfig(t, b, globalPolicy(), rls, "-upstream", "ratelimit-slow="+slow, "-like", "ratelimit-slow=ratelimit")
 		// Two replicas, launched together: V8 compiles the module meanwhile.
@@ -143,9 +145,9 @@ func TestGlobalLimit(t *testing.T) {
 		t.Run("VM alive", func(t *testing.T) {
 			for _, gw := range replicas {
 				gw.mustGet(t, "/plain", nil)
-				if log := gw.log(); strings.Contains(log, "panic") || strings.Contains(log, "Wasm VM failed") ||
+				if log := gw.Log(); strings.Contains(log, "panic") || strings.Contains(log, "Wasm VM failed") ||
 					strings.Contains(log, "wasm log: Failed") {
-					t.Fatalf("the plugin failed:\n%s", gw.logTail(50))
+					t.Fatalf("the plugin failed:\n%s", gw.LogTail(50))
 				}
 				if got := gw.counter(t, "wasmgate.route.plain.matched"); got != 1 {
 					t.Fatalf("plain matched = %d, want 1", got)
@@ -323,7 +325,7 @@ func toolPath(t *testing.T, name, target string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		missing(t, fmt.Sprintf("%s: %v: run `make %s`", name, err, target))
+		harness.Missing(t, fmt.Sprintf("%s: %v: run `make %s`", name, err, target))
 	}
 	return p
 }
@@ -331,13 +333,13 @@ func toolPath(t *testing.T, name, target string) string {
 // ratelimitBinary is the tools-cache install of build/install-ratelimit.sh.
 func ratelimitBinary(t *testing.T) string {
 	t.Helper()
-	version, err := pinnedVersion("RATELIMIT_VERSION")
+	version, err := harness.PinnedVersion("RATELIMIT_VERSION")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(toolsCache(), "ratelimit-"+version, "bin", "ratelimit")
+	p := filepath.Join(harness.ToolsCache(), "ratelimit-"+version, "bin", "ratelimit")
 	if _, err := os.Stat(p); err != nil {
-		missing(t, fmt.Sprintf("envoyproxy/ratelimit: %v: run `make ratelimit`", err))
+		harness.Missing(t, fmt.Sprintf("envoyproxy/ratelimit: %v: run `make ratelimit`", err))
 	}
 	return p
 }
@@ -353,7 +355,7 @@ func startProcess(t *testing.T, cmd *exec.Cmd) *process {
 	t.Helper()
 	p := &process{cmd: cmd, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = &p.out, &p.out
-	cmd.SysProcAttr = childAttr()
+	cmd.SysProcAttr = harness.ChildAttr()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +365,7 @@ func startProcess(t *testing.T, cmd *exec.Cmd) *process {
 
 func (p *process) stop() {
 	if p != nil {
-		terminate(p.cmd.Process, p.exited, 5*time.Second)
+		harness.Terminate(p.cmd.Process, p.exited, 5*time.Second)
 	}
 }
 

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/e2e/harness"
 )
 
 var wasmFlag = flag.String("wasm", "", "comma-separated .wasm files to test, relative to the repository root "+
@@ -28,18 +30,8 @@ var wasmFlag = flag.String("wasm", "", "comma-separated .wasm files to test, rel
 // seconds for the upstream-Go build on a busy machine.
 const (
 	envoyStartTimeout = 90 * time.Second
-	envoyStopTimeout  = 10 * time.Second
 	requestTimeout    = 10 * time.Second
 )
-
-// repoRoot is the repository root: the tests run in e2e/.
-var repoRoot = func() string {
-	dir, err := filepath.Abs("..")
-	if err != nil {
-		panic(err)
-	}
-	return dir
-}()
 
 // upstreams maps a cluster name of envoy.yaml to the address of the demo
 // upstream serving it. TestMain fills it.
@@ -75,7 +67,7 @@ func startUpstreams() (stop func(), err error) {
 	}
 	upstreamBinary = filepath.Join(dir, "demo-upstream")
 	compile := exec.Command("go", "build", "-o", upstreamBinary, "./cmd/demo-upstream")
-	compile.Dir = repoRoot
+	compile.Dir = harness.Root
 	out, err := compile.CombinedOutput()
 	if err != nil {
 		return stop, fmt.Errorf("go build ./cmd/demo-upstream: %v\n%s", err, out)
@@ -104,7 +96,7 @@ var listening = regexp.MustCompile(`listening on (\S+)$`)
 // port the kernel picks, and returns its address.
 func startUpstream(name, version string) (*exec.Cmd, string, error) {
 	cmd := exec.Command(upstreamBinary, "-listen", "127.0.0.1:0", "-name", name, "-version", version)
-	cmd.SysProcAttr = childAttr()
+	cmd.SysProcAttr = harness.ChildAttr()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, "", err
@@ -126,141 +118,22 @@ func stopProcess(p *exec.Cmd) {
 	_ = p.Wait()
 }
 
-// build is one plugin module under test.
-type build struct {
-	// name is the subtest name: "go" for out/wasmgate-go.wasm.
-	name string
-	// wasm is the module's absolute path.
-	wasm string
-}
-
-// builds lists the modules to test: -wasm, else $WASMGATE_WASM, else both
-// builds of make build.
-func builds() []build {
-	list := *wasmFlag
-	if list == "" {
-		list = os.Getenv("WASMGATE_WASM")
-	}
-	if list == "" {
-		list = "out/wasmgate-go.wasm,out/wasmgate-tinygo.wasm"
-	}
-	var bs []build
-	for _, p := range strings.Split(list, ",") {
-		p = strings.TrimSpace(p)
-		if p == "" {
-			continue
-		}
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(repoRoot, p)
-		}
-		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "wasmgate-"), ".wasm")
-		bs = append(bs, build{name: name, wasm: p})
-	}
-	return bs
-}
-
 // forEachBuild runs f as one subtest per module under test, after checking
 // that Envoy and the module exist.
-func forEachBuild(t *testing.T, f func(t *testing.T, b build)) {
-	for _, b := range builds() {
-		t.Run(b.name, func(t *testing.T) {
-			if _, err := os.Stat(b.wasm); err != nil {
-				missing(t, fmt.Sprintf("plugin module %s: %v: run `make build`", b.wasm, err))
-			}
-			envoyBinary(t)
-			t.Logf("envoy: %s", envoyLookup.version)
+func forEachBuild(t *testing.T, f func(t *testing.T, b harness.Build)) {
+	for _, b := range harness.Builds(*wasmFlag) {
+		t.Run(b.Name, func(t *testing.T) {
+			harness.RequireModule(t, b)
+			t.Logf("envoy: %s", harness.EnvoyVersion(t))
 			f(t, b)
 		})
 	}
 }
 
-// missing fails the test under CI=true and skips it elsewhere: CI must never
-// pass without having run the end-to-end tests.
-func missing(t *testing.T, msg string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-var envoyLookup struct {
-	once          sync.Once
-	path, version string
-	err           error
-}
-
-// envoyBinary returns the Envoy to run: $WASMGATE_ENVOY, else the tools-cache
-// install of build/install-envoy.sh, else envoy on PATH.
-func envoyBinary(t *testing.T) string {
-	t.Helper()
-	l := &envoyLookup
-	l.once.Do(func() {
-		l.path, l.err = findEnvoy()
-		if l.err != nil {
-			return
-		}
-		out, err := exec.Command(l.path, "--version").CombinedOutput()
-		if err != nil {
-			l.err = fmt.Errorf("%s --version: %v\n%s", l.path, err, out)
-			return
-		}
-		l.version = strings.TrimSpace(string(out))
-	})
-	if l.err != nil {
-		missing(t, fmt.Sprintf("envoy: %v: run `make envoy` or set WASMGATE_ENVOY", l.err))
-	}
-	return l.path
-}
-
-func findEnvoy() (string, error) {
-	if p := os.Getenv("WASMGATE_ENVOY"); p != "" {
-		return p, nil
-	}
-	version, err := pinnedVersion("ENVOY_VERSION")
-	if err != nil {
-		return "", err
-	}
-	p := filepath.Join(toolsCache(), "envoy-"+version, "bin", "envoy")
-	if _, err := os.Stat(p); err == nil {
-		return p, nil
-	}
-	if p, err := exec.LookPath("envoy"); err == nil {
-		return p, nil
-	}
-	return "", fmt.Errorf("not in the tools cache (%s) nor on PATH", p)
-}
-
-// toolsCache is build/lib.sh's WASMGATE_CACHE.
-func toolsCache() string {
-	if c := os.Getenv("WASMGATE_CACHE"); c != "" {
-		return c
-	}
-	if x := os.Getenv("XDG_CACHE_HOME"); x != "" {
-		return filepath.Join(x, "wasmgate")
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".cache", "wasmgate")
-}
-
-// pinnedVersion reads NAME=value from build/tools.env.
-func pinnedVersion(name string) (string, error) {
-	data, err := os.ReadFile(filepath.Join(repoRoot, "build", "tools.env"))
-	if err != nil {
-		return "", err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+"="); ok {
-			return v, nil
-		}
-	}
-	return "", fmt.Errorf("build/tools.env: no %s", name)
-}
-
 // readEnvoyYAML returns the repository's envoy.yaml.
 func readEnvoyYAML(t *testing.T) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repoRoot, "envoy.yaml"))
+	data, err := os.ReadFile(filepath.Join(harness.Root, "envoy.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,112 +191,29 @@ func findPolicyBlock(cfg string) (policyBlock, error) {
 	return b, nil
 }
 
-// envoyProcess is a running (or exited) Envoy.
-type envoyProcess struct {
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed when the process has exited
-	waitErr error         // valid once exited is closed
-	dir     string
-	logPath string
-}
-
 // launchEnvoy starts Envoy with envoy.yaml derived for this test
 // (envoyConfig), policy as the plugin configuration (a JSON value, or a
 // string taken verbatim). It stops Envoy at cleanup and prints Envoy's log if
 // the test failed.
-func launchEnvoy(t *testing.T, b build, policy any) *envoyProcess {
+func launchEnvoy(t *testing.T, b harness.Build, policy any) *harness.Envoy {
 	t.Helper()
-	return runEnvoy(t, envoyConfig(t, "envoy.yaml", b.wasm, policy))
+	return runEnvoy(t, envoyConfig(t, "envoy.yaml", b.Wasm, policy))
 }
 
 // runEnvoy starts Envoy with the configuration cfg, whose admin interface
 // must listen on a kernel-picked port. It stops Envoy at cleanup and prints
 // Envoy's log if the test failed.
-func runEnvoy(t *testing.T, cfg string) *envoyProcess {
+func runEnvoy(t *testing.T, cfg string) *harness.Envoy {
 	t.Helper()
-	dir := t.TempDir()
-	e := &envoyProcess{dir: dir, logPath: filepath.Join(dir, "envoy.log"), exited: make(chan struct{})}
-	if err := os.WriteFile(filepath.Join(dir, "envoy.yaml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logFile, err := os.Create(e.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	e.cmd = exec.Command(envoyBinary(t), "-c", "envoy.yaml",
-		"--concurrency", "2",
-		"--admin-address-path", "admin-address",
-		// Several Envoys may run at once (parallel test binaries).
-		"--disable-hot-restart",
+	return harness.StartEnvoy(t, cfg,
 		// Access-log lines reach the log within 100 ms (default 10 s).
 		"--file-flush-interval-msec", "100",
 		"--log-level", "info")
-	e.cmd.Dir = dir
-	e.cmd.SysProcAttr = childAttr()
-	e.cmd.Stdout, e.cmd.Stderr = logFile, logFile
-	if err := e.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		e.waitErr = e.cmd.Wait()
-		close(e.exited)
-	}()
-	t.Cleanup(func() {
-		e.stop()
-		if t.Failed() {
-			t.Logf("envoy log (%s):\n%s", e.logPath, e.logTail(300))
-		}
-	})
-	return e
-}
-
-func (e *envoyProcess) stop() { terminate(e.cmd.Process, e.exited, envoyStopTimeout) }
-
-// terminate sends p SIGTERM, then SIGKILL after timeout, and waits until
-// exited is closed; it does nothing when exited is closed already.
-func terminate(p *os.Process, exited <-chan struct{}, timeout time.Duration) {
-	select {
-	case <-exited:
-		return
-	default:
-	}
-	_ = p.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(timeout):
-		_ = p.Kill()
-		<-exited
-	}
-}
-
-// log returns Envoy's log so far.
-func (e *envoyProcess) log() string {
-	data, _ := os.ReadFile(e.logPath)
-	return string(data)
-}
-
-// extensionLine matches the lines of Envoy's startup list of extensions.
-var extensionLine = regexp.MustCompile(`\]   [a-z][\w.]*: `)
-
-// logTail returns the last n lines of Envoy's log, without the startup list
-// of extensions.
-func (e *envoyProcess) logTail(n int) string {
-	var lines []string
-	for _, line := range strings.SplitAfter(e.log(), "\n") {
-		if !extensionLine.MatchString(line) {
-			lines = append(lines, line)
-		}
-	}
-	if len(lines) > n {
-		lines = append([]string{fmt.Sprintf("[... %d lines before ...]\n", len(lines)-n)}, lines[len(lines)-n:]...)
-	}
-	return strings.Join(lines, "")
 }
 
 // gateway is a ready Envoy with wasmgate in its filter chain.
 type gateway struct {
-	*envoyProcess
+	*harness.Envoy
 	// url is the listener's base URL, admin the admin interface's.
 	url, admin string
 	client     *http.Client
@@ -431,40 +221,29 @@ type gateway struct {
 
 // startGateway launches Envoy and waits until its admin interface reports it
 // ready, failing the test with Envoy's log if it exits first.
-func startGateway(t *testing.T, b build, policy any) *gateway {
+func startGateway(t *testing.T, b harness.Build, policy any) *gateway {
 	t.Helper()
 	return awaitGateway(t, launchEnvoy(t, b, policy))
 }
 
 // awaitGateway waits until the admin interface of e reports it ready, failing
 // the test with Envoy's log if it exits first.
-func awaitGateway(t *testing.T, e *envoyProcess) *gateway {
+func awaitGateway(t *testing.T, e *harness.Envoy) *gateway {
 	t.Helper()
-	gw := &gateway{envoyProcess: e, client: &http.Client{Timeout: requestTimeout}}
+	// A redirect is an answer to check, never one to follow.
+	gw := &gateway{Envoy: e, client: &http.Client{Timeout: requestTimeout, CheckRedirect: noRedirects}}
 	t.Cleanup(gw.client.CloseIdleConnections)
-	deadline := time.Now().Add(envoyStartTimeout)
-	for {
-		select {
-		case <-e.exited:
-			t.Fatalf("envoy exited before it was ready: %v", e.waitErr)
-		default:
+	e.Await(t, envoyStartTimeout, 100*time.Millisecond, "ready", func() bool {
+		if gw.admin = e.AdminURL(); gw.admin == "" {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("envoy not ready after %v", envoyStartTimeout)
+		status, body, err := gw.adminGet("/ready")
+		if err == nil && status == http.StatusOK {
+			t.Logf("envoy ready: %s", strings.TrimSpace(body))
+			return true
 		}
-		if gw.admin == "" {
-			if addr, err := os.ReadFile(filepath.Join(e.dir, "admin-address")); err == nil && len(addr) > 0 {
-				gw.admin = "http://" + strings.TrimSpace(string(addr))
-			}
-		}
-		if gw.admin != "" {
-			if status, body, err := gw.adminGet("/ready"); err == nil && status == http.StatusOK {
-				t.Logf("envoy ready: %s", strings.TrimSpace(body))
-				break
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return false
+	})
 	addr, err := gw.listenerAddress()
 	if err != nil {
 		t.Fatal(err)
@@ -473,43 +252,24 @@ func awaitGateway(t *testing.T, e *envoyProcess) *gateway {
 	return gw
 }
 
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
 func (gw *gateway) adminGet(path string) (status int, body string, err error) {
-	resp, err := gw.client.Get(gw.admin + path)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(data), err
+	return harness.AdminGet(gw.client, gw.admin, path)
 }
 
 // listenerAddress asks the admin interface which port the listener bound.
 func (gw *gateway) listenerAddress() (string, error) {
-	_, body, err := gw.adminGet("/listeners?format=json")
+	ls, err := harness.Listeners(gw.client, gw.admin)
 	if err != nil {
 		return "", err
 	}
-	var ls struct {
-		ListenerStatuses []struct {
-			Name         string `json:"name"`
-			LocalAddress struct {
-				SocketAddress struct {
-					Address   string `json:"address"`
-					PortValue int    `json:"port_value"`
-				} `json:"socket_address"`
-			} `json:"local_address"`
-		} `json:"listener_statuses"`
-	}
-	if err := json.Unmarshal([]byte(body), &ls); err != nil {
-		return "", fmt.Errorf("admin /listeners: %v: %s", err, body)
-	}
-	for _, l := range ls.ListenerStatuses {
+	for _, l := range ls {
 		if l.Name == "gateway" {
-			sa := l.LocalAddress.SocketAddress
-			return fmt.Sprintf("%s:%d", sa.Address, sa.PortValue), nil
+			return l.Address, nil
 		}
 	}
-	return "", fmt.Errorf("admin /listeners: no listener %q: %s", "gateway", body)
+	return "", fmt.Errorf("admin /listeners: no listener %q in %v", "gateway", ls)
 }
 
 // stats returns the admin interface's counters and gauges whose names match
@@ -629,7 +389,7 @@ func (gw *gateway) many(t *testing.T, n, conc int, fresh bool, path string, head
 	t.Helper()
 	transport := &http.Transport{DisableKeepAlives: fresh, MaxIdleConnsPerHost: conc}
 	defer transport.CloseIdleConnections()
-	client := &http.Client{Transport: transport, Timeout: requestTimeout}
+	client := &http.Client{Transport: transport, Timeout: requestTimeout, CheckRedirect: noRedirects}
 	var (
 		mu    sync.Mutex
 		out   []*response

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/e2e/harness"
 )
 
 // TestEnvoy_Observability checks what an operator sees of the plugin in
@@ -14,7 +16,7 @@ import (
 // (x-envoy-original-path) next to the rewritten one, a plugin 429 marked as
 // Envoy marks its own, and route/destination as stat labels.
 func TestEnvoy_Observability(t *testing.T) {
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		gw := startGateway(t, b, rateLimitPolicy(t, bucketLimit(1, 1, "1h")))
 		canary := map[string]string{"x-canary": "product-service-v2"}
 		if r := gw.mustGet(t, "/products/42?x=1", canary); r.Status != http.StatusOK {
@@ -37,7 +39,7 @@ func TestEnvoy_Observability(t *testing.T) {
 		}
 		deadline := time.Now().Add(5 * time.Second)
 		for _, re := range want {
-			for !re.MatchString(gw.log()) {
+			for !re.MatchString(gw.Log()) {
 				if time.Now().After(deadline) {
 					t.Fatalf("access log has no line matching %s", re)
 				}

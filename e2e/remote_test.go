@@ -9,14 +9,16 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/wasmgate/wasmgate/e2e/harness"
 )
 
 // TestEnvoy_RemoteCode runs deploy/envoy-remote.yaml, the example for Envoy
 // without Istio: Envoy fetches the module over HTTP when it starts and loads
 // it only if its SHA-256 matches.
 func TestEnvoy_RemoteCode(t *testing.T) {
-	forEachBuild(t, func(t *testing.T, b build) {
-		module, err := os.ReadFile(b.wasm)
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
+		module, err := os.ReadFile(b.Wasm)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +59,7 @@ func TestEnvoy_RemoteCode(t *testing.T) {
 			}
 			// Envoy 1.40 treats a mismatching hash as a failed fetch: it
 			// retries, then gives up on the plugin.
-			if log := e.log(); !strings.Contains(log, "Plugin wasmgate failed to load") {
+			if log := e.Log(); !strings.Contains(log, "Plugin wasmgate failed to load") {
 				t.Errorf("Envoy's log lacks %q", "Plugin wasmgate failed to load")
 			}
 		})

@@ -3,6 +3,8 @@ package e2e
 import (
 	"fmt"
 	"testing"
+
+	"github.com/wasmgate/wasmgate/e2e/harness"
 )
 
 // TestEnvoy_RouteTable sends every header a client could use to pick a
@@ -41,10 +43,10 @@ func TestEnvoy_RouteTable(t *testing.T) {
 			"split": map[string]any{"hintHeader": "x-pick"},
 		}}}},
 	}
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		for _, p := range policies {
 			t.Run(p.name, func(t *testing.T) {
-				gw := awaitGateway(t, runEnvoy(t, envoyConfig(t, "envoy.yaml", b.wasm, p.policy, extra...)))
+				gw := awaitGateway(t, runEnvoy(t, envoyConfig(t, "envoy.yaml", b.Wasm, p.policy, extra...)))
 				probes := 0
 				for _, header := range []string{"x-route-to", "x-pick", "x-wasmgate-destination"} {
 					for _, value := range []string{"ratelimit", "internal-admin", "product-service-v2"} {

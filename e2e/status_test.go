@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmgate/wasmgate/e2e/harness"
 )
 
 // TestStatus: `wasmgate status` reads a live gateway's admin interface and
@@ -25,7 +27,7 @@ func TestStatus(t *testing.T) {
 	data, _ := json.Marshal(policy)
 	policyFile := filepath.Join(t.TempDir(), "policy.json")
 	write(t, policyFile, string(data))
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		gw := startGateway(t, b, policy)
 		for i := range 20 {
 			if _, err := gw.get(gw.client, fmt.Sprintf("/products/%d", i), map[string]string{"x-user-id": fmt.Sprint(i)}); err != nil {
@@ -33,11 +35,7 @@ func TestStatus(t *testing.T) {
 			}
 		}
 		time.Sleep(3 * flushPeriod)
-		bin, err := cliBinary()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := exec.Command(bin, "status", "-admin", strings.TrimPrefix(gw.admin, "http://"), "-policy", policyFile).Output()
+		out, err := exec.Command(harness.CLIBinary(t), "status", "-admin", strings.TrimPrefix(gw.admin, "http://"), "-policy", policyFile).Output()
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
 			t.Fatalf("status: %v, want exit status 2:\n%s", err, out)

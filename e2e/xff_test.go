@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+
+	"github.com/wasmgate/wasmgate/e2e/harness"
 )
 
 // TestEnvoy_ForgedForwardedFor checks that a client cannot forge its
@@ -14,7 +16,7 @@ import (
 // workers) all reach the same upstream and share one bucket, and upstreams
 // see the connection's address.
 func TestEnvoy_ForgedForwardedFor(t *testing.T) {
-	forEachBuild(t, func(t *testing.T, b build) {
+	forEachBuild(t, func(t *testing.T, b harness.Build) {
 		p := seedPolicy(t)
 		route := seedRoute(p)
 		route["split"] = map[string]any{"hintHeader": "x-route-to", "stickyBy": map[string]any{"clientAddress": true}}

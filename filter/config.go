@@ -14,7 +14,10 @@ type config struct {
 	// needsClientAddress tells whether any decision may read the client
 	// address, which costs a host call per request.
 	needsClientAddress bool
-	logRequests        bool
+	// needsScheme and needsPort tell whether any decision may read the
+	// request's scheme or listener port (a property: a host call).
+	needsScheme, needsPort bool
+	logRequests            bool
 	// streams counts the streams that use this config, so a replaced config
 	// is dropped only when its last counts are flushed.
 	streams int
@@ -35,6 +38,7 @@ func newConfig(pol *policy.Policy, plugin string) *config {
 	}
 	c.counters = newCounters(pol.Counters())
 	c.needsClientAddress = pol.UsesClientAddress()
+	c.needsScheme, c.needsPort = pol.UsesScheme(), pol.UsesPort()
 	c.logRequests = pol.LogRequests()
 	return c
 }

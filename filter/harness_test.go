@@ -70,11 +70,16 @@ func newHost(t *testing.T, l leg, config string) (testHost, func()) {
 	opt := newEmulatorOption().WithVMContext(&vmContext{}).
 		WithPluginConfiguration([]byte(config)).
 		WithProperty([]string{"plugin_name"}, []byte("wasmgate")).
-		WithProperty([]string{"source", "address"}, []byte(testClientAddress))
+		WithProperty([]string{"source", "address"}, []byte(testClientAddress)).
+		WithProperty(destinationPortProperty, testListenerPort[:])
 	return newHostEmulator(opt)
 }
 
 const testClientAddress = "192.0.2.7:51234"
+
+// testListenerPort is the destination.port property of every test stream:
+// 10000, as Envoy encodes an integer property.
+var testListenerPort = [8]byte{0x10, 0x27}
 
 // header returns the value of name in hs, and whether it is there.
 func header(hs [][2]string, name string) (string, bool) {

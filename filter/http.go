@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"encoding/binary"
 	"time"
 
 	"github.com/wasmgate/wasmgate/policy"
@@ -39,6 +40,12 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) action {
 	}
 	if c.needsClientAddress {
 		h.request.ClientAddress = clientAddress()
+	}
+	if c.needsScheme {
+		h.request.Scheme = requestScheme(&h.headers)
+	}
+	if c.needsPort {
+		h.request.Port = listenerPort()
 	}
 	plan := &h.plan
 	c.policy.Decide(&h.request, h, plan)
@@ -131,3 +138,27 @@ func clientAddress() string {
 }
 
 var sourceAddressProperty = []string{"source", "address"}
+
+// requestScheme is :scheme, which Envoy sets on every request from the
+// downstream connection, or else x-forwarded-proto.
+func requestScheme(headers *headerView) string {
+	if s := headers.value(":scheme"); s != "" {
+		return s
+	}
+	return headers.value("x-forwarded-proto")
+}
+
+// listenerPort is the port of the address the request came in on (the
+// destination.port property: a 64-bit little-endian integer), or 0.
+func listenerPort() uint32 {
+	v, err := getProperty(destinationPortProperty)
+	if err != nil || len(v) != 8 {
+		return 0
+	}
+	if port := binary.LittleEndian.Uint64(v); port <= 65535 {
+		return uint32(port)
+	}
+	return 0
+}
+
+var destinationPortProperty = []string{"destination", "port"}

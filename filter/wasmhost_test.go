@@ -62,6 +62,7 @@ func (h *wasmHost) InitializeHttpContext() uint32 {
 		h.t.Fatal(err)
 	}
 	s.SetProperty("source.address", testClientAddress)
+	s.SetProperty("destination.port", string(testListenerPort[:]))
 	h.streams[s.ID()] = s
 	return s.ID()
 }

@@ -29,6 +29,8 @@ type Policy struct {
 	usesClientAddress bool
 	usesMethod        bool
 	usesAuthority     bool
+	usesScheme        bool
+	usesPort          bool
 	logRequests       bool
 
 	// index narrows the routes to try by path; nil: try each in order.
@@ -235,6 +237,12 @@ type Request struct {
 	Authority string
 	// ClientAddress is the downstream address, "ip:port" or "ip".
 	ClientAddress string
+	// Scheme is the :scheme pseudo-header ("http" or "https"), filled
+	// only when Policy.UsesScheme says so.
+	Scheme string
+	// Port is the port the request came in on (the listener's), 0 when
+	// unknown; filled only when Policy.UsesPort says so.
+	Port uint32
 	// Headers looks up request headers by lower-case name.
 	Headers HeaderGetter
 }

@@ -37,8 +37,10 @@ func (p *Policy) Choose(req *Request, random uint64, d *Decision) {
 }
 
 // Decide plans what to do with one request and writes the plan to plan,
-// which it resets first. A request no route matches gets a plan that only
-// removes client-sent hint headers.
+// which it resets first. It decides on the normal form of the path
+// (normalize), which the plan forwards when the client spelled it
+// otherwise. A request no route matches gets a plan that only removes
+// client-sent hint headers (and forwards the normal path).
 //
 // # Notes
 //
@@ -50,6 +52,7 @@ func (p *Policy) Choose(req *Request, random uint64, d *Decision) {
 // never as picked for a destination.
 func (p *Policy) Decide(req *Request, env Env, plan *Plan) {
 	plan.reset()
+	req = plan.normalize(req)
 	for _, name := range p.hintHeaders {
 		if _, ok := header(req, name); ok {
 			plan.Request = append(plan.Request, Edit{Kind: HeaderRemove, Name: name})
@@ -120,3 +123,9 @@ func (p *Policy) UsesClientAddress() bool { return p.usesClientAddress }
 // value), so a caller can skip fetching them otherwise.
 func (p *Policy) UsesMethod() bool    { return p.usesMethod }
 func (p *Policy) UsesAuthority() bool { return p.usesAuthority }
+
+// UsesScheme and UsesPort report whether any route may read
+// Request.Scheme or Request.Port (a match condition or a redirect), so a
+// caller fills them only then.
+func (p *Policy) UsesScheme() bool { return p.usesScheme }
+func (p *Policy) UsesPort() bool   { return p.usesPort }

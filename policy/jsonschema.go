@@ -113,6 +113,9 @@ func (g *jsonSchemaGen) schema(s *Schema) map[string]any {
 	case KindInteger:
 		out["type"] = "integer"
 		out["minimum"], out["maximum"] = s.Min, s.Max
+	case KindNumber:
+		out["type"] = "number"
+		out["minimum"], out["maximum"] = s.Min, s.Max
 	case KindBoolean:
 		out["type"] = "boolean"
 		if s.OnlyTrue {

@@ -10,6 +10,8 @@ import (
 // hold. A nil matcher places no condition.
 type matchBlock struct {
 	uri, method, authority *stringMatch
+	scheme                 *stringMatch
+	port                   uint32 // 0 when unset
 	headers                []namedMatch
 	queryParams            []namedMatch
 	withoutHeaders         []namedMatch
@@ -134,6 +136,12 @@ func (b *matchBlock) match(req *Request, path, query string) (prefix int, ok boo
 			return -1, false
 		}
 	}
+	if b.scheme != nil && !b.scheme.holds(req.Scheme) {
+		return -1, false
+	}
+	if b.port != 0 && req.Port != b.port {
+		return -1, false
+	}
 	for i := range b.headers {
 		v, found := header(req, b.headers[i].name)
 		if !found || !b.headers[i].m.holds(v) {
@@ -242,6 +250,8 @@ var (
 			optional("uri", schemaURIMatch),
 			optional("method", schemaPlainMatch),
 			optional("authority", schemaAuthorityMatch),
+			optional("scheme", schemaPlainMatch),
+			optional("port", intDecl("The port the request came in on (the listener's port).", 1, 65535)),
 			optional("headers", schemaNamedMatches),
 			optional("queryParams", &Schema{Kind: KindMap, Keys: &Schema{Kind: KindString, Pattern: "^[\\s\\S]+$"},
 				Values: schemaNamedMatch, Doc: "Query parameters (raw, not percent-decoded) by name."}),
@@ -279,7 +289,8 @@ func (u *matchUnit) counters(def func(string) Counter) { u.matched = def(Counter
 
 func (u *matchUnit) reads(part requestPart) bool {
 	for _, b := range u.blocks {
-		if part == readsMethod && b.method != nil || part == readsAuthority && b.authority != nil {
+		if part == readsMethod && b.method != nil || part == readsAuthority && b.authority != nil ||
+			part == readsScheme && b.scheme != nil || part == readsPort && b.port != 0 {
 			return true
 		}
 	}
@@ -320,6 +331,10 @@ func (p *parser) matchBlock(path string, v gjson.Result) matchBlock {
 	b.uri = single("uri", targetURI, fold)
 	b.method = single("method", targetMethod, false)
 	b.authority = single("authority", targetAuthority, true)
+	b.scheme = single("scheme", targetMethod, false)
+	if n, ok := o.integer("port"); ok {
+		b.port = uint32(n)
+	}
 	named := func(name string) []namedMatch {
 		fv, ok := o.value(name)
 		if !ok {

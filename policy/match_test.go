@@ -88,3 +88,43 @@ func TestStripPort(t *testing.T) {
 		})
 	}
 }
+
+func TestMatch_SchemeAndPort(t *testing.T) {
+	p := mustParse(t, `{"routes": [
+	  {"name": "tls-api", "match": [{"scheme": {"exact": "https"}, "port": 8443}]},
+	  {"name": "plain", "match": [{"scheme": {"exact": "http"}}]},
+	  {"name": "admin-port", "match": [{"port": 9000}]}]}`)
+	if !p.UsesScheme() || !p.UsesPort() {
+		t.Fatalf("UsesScheme, UsesPort = %v, %v; want both", p.UsesScheme(), p.UsesPort())
+	}
+	tests := []struct {
+		name   string
+		scheme string
+		port   uint32
+		want   string
+	}{
+		{name: "both hold", scheme: "https", port: 8443, want: "tls-api"},
+		{name: "scheme is case-sensitive", scheme: "HTTPS", port: 9000, want: "admin-port"},
+		{name: "other port", scheme: "https", port: 443, want: "-"},
+		{name: "plain", scheme: "http", port: 8443, want: "plain"},
+		{name: "port alone", scheme: "", port: 9000, want: "admin-port"},
+		{name: "port unknown", scheme: "", port: 0, want: "-"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var d Decision
+			p.Choose(&Request{Path: "/", Scheme: tc.scheme, Port: tc.port}, 0, &d)
+			got := "-"
+			if d.Route != nil {
+				got = d.Route.Name
+			}
+			if got != tc.want {
+				t.Fatalf("route = %s, want %s", got, tc.want)
+			}
+		})
+	}
+	plain := mustParse(t, `{"routes": [{"match": [{"uri": {"prefix": "/"}}]}]}`)
+	if plain.UsesScheme() || plain.UsesPort() {
+		t.Fatal("a policy without scheme or port conditions reads them")
+	}
+}

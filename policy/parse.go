@@ -137,6 +137,8 @@ func (p *parser) policy(doc gjson.Result) *Policy {
 		pol.usesClientAddress = pol.usesClientAddress || r.routeReads(readsClientAddress)
 		pol.usesMethod = pol.usesMethod || r.routeReads(readsMethod)
 		pol.usesAuthority = pol.usesAuthority || r.routeReads(readsAuthority)
+		pol.usesScheme = pol.usesScheme || r.routeReads(readsScheme)
+		pol.usesPort = pol.usesPort || r.routeReads(readsPort)
 	}
 	pol.compilePlans()
 	pol.index = newRouteIndex(pol.routes)
@@ -471,6 +473,21 @@ func (p *parser) integer(path string, v gjson.Result, lo, hi uint64) (uint64, bo
 		return n, true
 	}
 	return 0, false
+}
+
+// number reads a number in [lo, hi]; fractions are allowed.
+func (p *parser) number(path string, v gjson.Result, lo, hi float64) (float64, bool) {
+	if v.Type != gjson.Number {
+		p.fail(path, "must be a number, got %s", kind(v))
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(v.Raw, 64)
+	if err != nil || f < lo || f > hi {
+		p.fail(path, "must be a number from %s to %s, got %s",
+			strconv.FormatFloat(lo, 'g', -1, 64), strconv.FormatFloat(hi, 'g', -1, 64), v.Raw)
+		return 0, false
+	}
+	return f, true
 }
 
 // kind names a JSON value's type for error messages.

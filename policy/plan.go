@@ -34,6 +34,13 @@ type Reply struct {
 // RateLimitedDetails is the response code detail of a rate-limit reply.
 const RateLimitedDetails = "wasmgate_rate_limited"
 
+// answer makes the plan end in a local reply. headers must be built in
+// plan.reply.Headers: reset clears that slice for the next request.
+func (plan *Plan) answer(status uint32, details string, headers [][2]string, body string) {
+	plan.reply = Reply{Status: status, Details: details, Headers: headers, Body: body}
+	plan.Reply = &plan.reply
+}
+
 // Env is what Decide needs from the proxy besides the request: time,
 // randomness and the rate-limit buckets every worker shares. It is passed
 // in so that tests are exact.
@@ -113,17 +120,20 @@ func DestinationCounter(route, hint string) string {
 
 // The counters of a route, by the name RouteCounter takes.
 const (
-	CounterMatched       = "matched"
-	CounterRewritten     = "rewritten"
-	CounterPicked        = "picked" // per destination: see DestinationCounter
-	CounterRateLimited   = "rate_limited"
-	CounterShadowLimited = "shadow_limited"
-	CounterContended     = "contended"
-	CounterKeyShared     = "key_shared"
-	CounterGlobalOK      = "global_ok"
-	CounterGlobalOver    = "global_over_limit"
-	CounterGlobalError   = "global_error"
-	CounterGlobalTimeout = "global_timeout"
+	CounterMatched        = "matched"
+	CounterRewritten      = "rewritten"
+	CounterPicked         = "picked" // per destination: see DestinationCounter
+	CounterRateLimited    = "rate_limited"
+	CounterShadowLimited  = "shadow_limited"
+	CounterContended      = "contended"
+	CounterKeyShared      = "key_shared"
+	CounterGlobalOK       = "global_ok"
+	CounterGlobalOver     = "global_over_limit"
+	CounterGlobalError    = "global_error"
+	CounterGlobalTimeout  = "global_timeout"
+	CounterFaultAborted   = "fault_aborted"
+	CounterRedirected     = "redirected"
+	CounterDirectResponse = "direct_response"
 )
 
 // RouteProperty is the property the matched route's name is written to;

@@ -233,8 +233,7 @@ func (u *limitUnit) step(plan *Plan, _ *Request, env Env) bool {
 // plan.reply.Headers) marked as Envoy's rate limit filters mark theirs.
 func (plan *Plan) deny(status uint32, details string, headers [][2]string, body string) {
 	headers = append(headers, [2]string{"x-envoy-ratelimited", "true"})
-	plan.reply = Reply{Status: status, Details: details, Headers: headers, Body: body}
-	plan.Reply = &plan.reply
+	plan.answer(status, details, headers, body)
 }
 
 func (u *limitUnit) describe(line string, plan *Plan) string {

@@ -13,6 +13,8 @@ const (
 	KindString
 	KindInteger
 	KindBoolean
+	// KindNumber is a number, fractions allowed, in [Min, Max].
+	KindNumber
 )
 
 // Schema declares one value of the policy document. The parser reads every
@@ -64,7 +66,7 @@ type Schema struct {
 	Enum    []string
 	Pattern string
 
-	// KindInteger: the allowed range.
+	// KindInteger and KindNumber: the allowed range.
 	Min, Max uint64
 
 	// KindBoolean: true is the only meaningful value (a flag such as

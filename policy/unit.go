@@ -27,6 +27,8 @@ type feature struct {
 	fields []*Field
 	// requires are route-level {a, b} pairs: field a only with field b.
 	requires [][2]string
+	// excludes are route-level {a, b} pairs: fields a and b never together.
+	excludes [][2]string
 	// compile builds the feature's unit from the route object (none of the
 	// feature's fields may be set). It returns nil when the route lacks the
 	// feature or has errors (reported to p).
@@ -48,6 +50,7 @@ func register(f *feature) {
 	}
 	schemaRoute.Fields = slices.Insert(schemaRoute.Fields, pos, f.fields...)
 	schemaRoute.Requires = append(schemaRoute.Requires, f.requires...)
+	schemaRoute.Excludes = append(schemaRoute.Excludes, f.excludes...)
 }
 
 // requestPart is a part of a request that a unit may read, so the filter
@@ -58,6 +61,8 @@ const (
 	readsMethod requestPart = iota
 	readsAuthority
 	readsClientAddress
+	readsScheme
+	readsPort
 )
 
 // unit is one feature of one compiled route. Parse builds a route's units

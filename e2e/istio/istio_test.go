@@ -8,16 +8,15 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"text/template"
 	"time"
 
+	"github.com/wasmgate/wasmgate/e2e/harness"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	meshconfig "istio.io/api/mesh/v1alpha1"
 	"istio.io/istio/pilot/pkg/config/kube/crd"
@@ -46,59 +45,29 @@ const (
 // real Envoy acting as the ingress gateway, and checks the seed scenario
 // through the gateway istiod generated.
 func TestIstio_Gateway(t *testing.T) {
-	envoy := envoyBinary(t)
+	harness.EnvoyBinary(t)
 	// Istio's own switches for the filters only istio-proxy has (doc.go).
 	test.SetForTest(t, &features.MetadataExchange, false)
 	test.SetForTest(t, &features.ALPNFilter, false)
-	registry := startRegistry(t)
+	registry := harness.StartRegistry(t)
 	v1, v2 := startUpstream(t, v1Host), startUpstream(t, v2Host)
-	for _, b := range builds() {
-		t.Run(b.name, func(t *testing.T) {
-			if _, err := os.Stat(b.wasm); err != nil {
-				missing(t, fmt.Sprintf("plugin module %s: %v: run `make build`", b.wasm, err))
-			}
-			testGateway(t, b, envoy, registry, v1, v2)
+	for _, b := range harness.Builds("") {
+		t.Run(b.Name, func(t *testing.T) {
+			harness.RequireModule(t, b)
+			testGateway(t, b, registry, v1, v2)
 		})
 	}
 }
 
-func testGateway(t *testing.T, b build, envoy, registry string, v1, v2 upstream) {
+func testGateway(t *testing.T, b harness.Build, registry string, v1, v2 upstream) {
 	begin := time.Now()
-	ref := registry + "/wasmgate/" + b.name + ":e2e"
-	digest := strings.TrimSpace(runCLI(t, "image", "push", "-wasm", b.wasm, "-ref", ref))
-	// The Gateway's port; the relay binds the listener on a free one.
-	const port = "8080"
 	policyA, err := os.ReadFile(filepath.Join("testdata", "policy.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	render := func(policy []byte) string {
-		t.Helper()
-		file := filepath.Join(t.TempDir(), "policy.json")
-		if err := os.WriteFile(file, policy, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return runCLI(t, "render", "-policy", file, "-ref", ref, "-digest", digest, "-new-gateway", "-gateway-port", port)
-	}
-	rendered := render(policyA)
-	t.Logf("rendered:\n%s", rendered)
-
-	m := mesh.DefaultMeshConfig()
-	m.EnableTracing = false
-	m.EnableAutoMtls = wrapperspb.Bool(false)
-	m.DefaultProviders = &meshconfig.MeshConfig_DefaultProviders{}
-	istiod := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
-		ConfigString: rendered + "---\n" + upstreamConfigs(t, v1, v2),
-		MeshConfig:   m,
-		ListenerBuilder: func() (net.Listener, error) {
-			return net.Listen("tcp", "127.0.0.1:0")
-		},
-	})
-	// istio-agent's module cache; NewLocalFileCache does not create its dir.
-	cache := wasm.NewLocalFileCache(t.TempDir(), wasm.Options{InsecureRegistries: sets.New(registry)})
-	t.Cleanup(cache.Cleanup)
-	rl := startRelay(t, istiod.Listener.Addr().String(), cache)
-	gw := startEnvoy(t, envoy, rl)
+	mg := startMeshGateway(t, b, registry, policyA, upstreamConfigs(t, v1, v2))
+	gw, rl, istiod, ref := mg.gw, mg.rl, mg.istiod, mg.ref
+	render := func(policy []byte) string { return mg.render(t, policy) }
 	t.Logf("istiod, relay and envoy up in %v", time.Since(begin).Round(time.Millisecond))
 
 	t.Run("Envoy gets the Wasm filter, not the deny-all fallback", func(t *testing.T) {
@@ -122,12 +91,12 @@ func testGateway(t *testing.T, b build, envoy, registry string, v1, v2 upstream)
 		if err != nil {
 			t.Fatalf("code is not a local file: %v (%v)", err, w.GetConfig().GetVmConfig().GetCode())
 		}
-		want, err := os.ReadFile(b.wasm)
+		want, err := os.ReadFile(b.Wasm)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(module, want) {
-			t.Errorf("the module Istio's cache wrote (%d bytes) is not %s (%d bytes)", len(module), b.wasm, len(want))
+			t.Errorf("the module Istio's cache wrote (%d bytes) is not %s (%d bytes)", len(module), b.Wasm, len(want))
 		}
 		t.Logf("ECDS %s: %s, module %s", ext.name, ext.typeURL, file)
 	})
@@ -243,7 +212,7 @@ func testGateway(t *testing.T, b build, envoy, registry string, v1, v2 upstream)
 	policyB = bytes.Replace(policyB, []byte(`"split": {"hintHeader": "x-route-to", "stickyBy"`),
 		[]byte(`"rateLimit": {"tokenBucket": {"maxTokens": 20, "tokensPerFill": 1, "fillInterval": "1h"}},
   "split": {"hintHeader": "x-route-to", "stickyBy"`), 1)
-	pid := gw.cmd.Process.Pid
+	pid := gw.Cmd.Process.Pid
 
 	t.Run("policy update over ECDS", func(t *testing.T) {
 		pushed := time.Now()
@@ -338,14 +307,68 @@ func testGateway(t *testing.T, b build, envoy, registry string, v1, v2 upstream)
 	})
 
 	select {
-	case <-gw.exited:
-		t.Errorf("envoy exited: %v", gw.waitErr)
+	case <-gw.Exited:
+		t.Errorf("envoy exited: %v", gw.WaitErr)
 	default:
-		if gw.cmd.Process.Pid != pid {
-			t.Errorf("envoy pid %d → %d", pid, gw.cmd.Process.Pid)
+		if gw.Cmd.Process.Pid != pid {
+			t.Errorf("envoy pid %d → %d", pid, gw.Cmd.Process.Pid)
 		}
 	}
-	t.Logf("build %s: %v in all", b.name, time.Since(begin).Round(time.Millisecond))
+	t.Logf("build %s: %v in all", b.Name, time.Since(begin).Round(time.Millisecond))
+}
+
+// meshGateway is one build's module in the registry, istiod serving the
+// objects rendered for a policy, the relay doing istio-agent's part, and the
+// gateway Envoy.
+type meshGateway struct {
+	gw          *gatewayProcess
+	rl          *relay
+	istiod      *xds.FakeDiscoveryServer
+	ref, digest string
+	flags       []string
+}
+
+// startMeshGateway pushes b's module to registry, renders policy for a new
+// Gateway (render flags beside), and starts istiod on those objects plus
+// configs under the default mesh config (doc.go: less what only
+// istio-proxy serves), the relay and the gateway Envoy.
+func startMeshGateway(t *testing.T, b harness.Build, registry string, policy []byte, configs string, flags ...string) *meshGateway {
+	t.Helper()
+	mg := &meshGateway{ref: registry + "/wasmgate/" + b.Name + ":e2e", flags: flags}
+	mg.digest = strings.TrimSpace(harness.RunCLI(t, "image", "push", "-wasm", b.Wasm, "-ref", mg.ref))
+	rendered := mg.render(t, policy)
+	t.Logf("rendered:\n%s", rendered)
+
+	m := mesh.DefaultMeshConfig()
+	m.EnableTracing = false
+	m.EnableAutoMtls = wrapperspb.Bool(false)
+	m.DefaultProviders = &meshconfig.MeshConfig_DefaultProviders{}
+	mg.istiod = xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
+		ConfigString: rendered + "---\n" + configs,
+		MeshConfig:   m,
+		ListenerBuilder: func() (net.Listener, error) {
+			return net.Listen("tcp", "127.0.0.1:0")
+		},
+	})
+	// istio-agent's module cache; NewLocalFileCache does not create its dir.
+	cache := wasm.NewLocalFileCache(t.TempDir(), wasm.Options{InsecureRegistries: sets.New(registry)})
+	t.Cleanup(cache.Cleanup)
+	mg.rl = startRelay(t, mg.istiod.Listener.Addr().String(), cache)
+	mg.gw = startEnvoy(t, mg.rl)
+	return mg
+}
+
+// render runs `wasmgate render` for policy and the gateway's image, with
+// the flags the gateway was started with. The Gateway's port is 8080; the
+// relay binds the listener on a free one.
+func (mg *meshGateway) render(t *testing.T, policy []byte) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "policy.json")
+	if err := os.WriteFile(file, policy, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"render", "-policy", file, "-ref", mg.ref, "-digest", mg.digest, "-new-gateway", "-gateway-port", "8080"}, mg.flags...)
+	return harness.RunCLI(t, args...)
 }
 
 func sqrt(x float64) float64 {
@@ -393,20 +416,16 @@ func updateWasmPlugin(t *testing.T, istiod *xds.FakeDiscoveryServer, rendered st
 
 // gatewayProcess is a running Envoy connected to the relay.
 type gatewayProcess struct {
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	waitErr error
-	dir     string
-	url     string // the gateway listener
-	admin   string
-	client  *http.Client
+	*harness.Envoy
+	url    string // the gateway listener
+	admin  string
+	client *http.Client
 }
 
 // startEnvoy starts Envoy with the relay as its ADS server and waits until
 // the gateway serves; it fails at once when Envoy refuses what istiod sent.
-func startEnvoy(t *testing.T, envoy string, rl *relay) *gatewayProcess {
+func startEnvoy(t *testing.T, rl *relay) *gatewayProcess {
 	t.Helper()
-	dir := t.TempDir()
 	tmpl, err := template.ParseFiles(filepath.Join("testdata", "bootstrap.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -416,48 +435,11 @@ func startEnvoy(t *testing.T, envoy string, rl *relay) *gatewayProcess {
 	if err := tmpl.Execute(&cfg, map[string]string{"Relay": rl.addr, "RelayHost": host, "RelayPort": relayPort}); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "envoy.yaml"), cfg.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logPath := filepath.Join(dir, "envoy.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	gw := &gatewayProcess{dir: dir, exited: make(chan struct{}), client: &http.Client{Timeout: requestTimout}}
-	gw.cmd = exec.Command(envoy, "-c", "envoy.yaml", "--concurrency", "2", "--admin-address-path", "admin-address",
-		"--disable-hot-restart", "--log-level", "warn", "--component-log-level", "wasm:info,config:info")
-	gw.cmd.Dir = dir
-	gw.cmd.Stdout, gw.cmd.Stderr = logFile, logFile
-	gw.cmd.SysProcAttr = childAttr()
-	if err := gw.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { gw.waitErr = gw.cmd.Wait(); close(gw.exited) }()
-	t.Cleanup(func() {
-		_ = gw.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-gw.exited:
-		case <-time.After(10 * time.Second):
-			_ = gw.cmd.Process.Kill()
-			<-gw.exited
-		}
-		gw.client.CloseIdleConnections()
-		if t.Failed() {
-			log, _ := os.ReadFile(logPath)
-			t.Logf("envoy log:\n%s", tail(string(log), 150))
-		}
-	})
+	gw := &gatewayProcess{client: &http.Client{Timeout: requestTimout}}
+	gw.Envoy = harness.StartEnvoy(t, cfg.String(), "--log-level", "warn", "--component-log-level", "wasm:info,config:info")
+	t.Cleanup(gw.client.CloseIdleConnections)
 	// Ready when the gateway answers a policy route through the upstream.
-	deadline := time.Now().Add(startTimeout)
-	for {
-		select {
-		case <-gw.exited:
-			log, _ := os.ReadFile(logPath)
-			t.Fatalf("envoy exited: %v\n%s", gw.waitErr, tail(string(log), 80))
-		default:
-		}
+	gw.Await(t, startTimeout, 200*time.Millisecond, "serving /probe", func() bool {
 		rl.mu.Lock()
 		for _, n := range rl.nacks {
 			t.Errorf("envoy refused %s: %s", n.GetTypeUrl(), n.GetErrorDetail().GetMessage())
@@ -466,65 +448,36 @@ func startEnvoy(t *testing.T, envoy string, rl *relay) *gatewayProcess {
 		if t.Failed() {
 			t.FailNow()
 		}
-		if gw.admin == "" {
-			if addr, err := os.ReadFile(filepath.Join(dir, "admin-address")); err == nil && len(addr) > 0 {
-				gw.admin = "http://" + strings.TrimSpace(string(addr))
-			}
-		}
-		if gw.admin != "" && gw.url == "" {
+		if gw.admin = gw.AdminURL(); gw.admin != "" && gw.url == "" {
 			gw.url = gw.listenerURL()
 		}
 		if gw.url == "" {
-			// not bound yet
-		} else if resp, err := gw.client.Get(gw.url + "/probe"); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return gw
-			}
+			return false // not bound yet
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the gateway did not serve /probe within %v", startTimeout)
+		resp, err := gw.client.Get(gw.url + "/probe")
+		if err != nil {
+			return false
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return gw
 }
 
 // listenerURL returns the gateway listener's URL from the admin interface,
 // or "" before it is bound.
 func (gw *gatewayProcess) listenerURL() string {
-	resp, err := gw.client.Get(gw.admin + "/listeners?format=json")
+	ls, err := harness.Listeners(gw.client, gw.admin)
 	if err != nil {
 		return ""
 	}
-	defer resp.Body.Close()
-	var listeners struct {
-		Statuses []struct {
-			LocalAddress struct {
-				SocketAddress struct {
-					Address   string `json:"address"`
-					PortValue int    `json:"port_value"`
-				} `json:"socket_address"`
-			} `json:"local_address"`
-		} `json:"listener_statuses"`
-	}
-	if json.NewDecoder(resp.Body).Decode(&listeners) != nil {
-		return ""
-	}
-	for _, l := range listeners.Statuses {
-		if sa := l.LocalAddress.SocketAddress; sa.Address == "127.0.0.1" && sa.PortValue != 0 {
-			return "http://127.0.0.1:" + strconv.Itoa(sa.PortValue)
+	for _, l := range ls {
+		if host, port, _ := net.SplitHostPort(l.Address); host == "127.0.0.1" && port != "0" {
+			return "http://" + l.Address
 		}
 	}
 	return ""
-}
-
-func tail(s string, n int) string {
-	lines := strings.SplitAfter(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "")
 }
 
 // response is one answer through the gateway.

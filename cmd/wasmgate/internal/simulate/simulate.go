@@ -12,10 +12,12 @@
 package simulate
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -275,6 +277,7 @@ func (s *Simulator) Run(req Request) (Result, error) {
 		return res, fmt.Errorf("%s: %w", req.Line, err)
 	}
 	stream.SetProperty("source.address", p.Source)
+	stream.SetProperty("destination.port", listenerPort(p.Authority))
 	in := append([][2]string{{":method", p.Method}, {":path", p.Path}, {":authority", p.Authority}, {":scheme", "http"}}, p.Headers...)
 	if _, err := stream.RequestHeaders(in, true); err != nil {
 		return res, fmt.Errorf("%s: %w", req.Line, err)
@@ -451,4 +454,17 @@ func RunAll(wasm, policyJSON []byte, o Options, reqs []Request) ([]Result, error
 		return nil, errors.New("no requests")
 	}
 	return out, nil
+}
+
+// listenerPort is the destination.port property of a request: the port
+// of its authority, or 80 (the requests are plain HTTP), encoded as the
+// proxy encodes an integer property.
+func listenerPort(authority string) string {
+	port := uint64(80)
+	if i := strings.LastIndexByte(authority, ':'); i >= 0 && !strings.HasSuffix(authority, "]") {
+		if n, err := strconv.ParseUint(authority[i+1:], 10, 16); err == nil {
+			port = n
+		}
+	}
+	return string(binary.LittleEndian.AppendUint64(nil, port))
 }

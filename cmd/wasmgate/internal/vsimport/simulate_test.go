@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/wasmgate/wasmgate/cmd/wasmgate/internal/simulate"
@@ -69,6 +70,38 @@ func TestImport_Simulate(t *testing.T) {
 						got[0].Route, got[0].UpstreamPath, got[1].Route, got[1].UpstreamPath)
 				}
 			})
+			t.Run("request-features", func(t *testing.T) {
+				res, err := importFiles(t, Options{}, "request-features.yaml")
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := simulate.RunAll(wasm, res.Policy, simulate.Options{Seed: 1}, []simulate.Request{
+					{Method: "GET", Path: "/shop/a?y=1", Authority: "shop.example:80", Client: simulate.DefaultClient, Line: "1"},
+					{Method: "GET", Path: "/old", Authority: "a.example:8080", Client: simulate.DefaultClient, Line: "2"},
+					{Method: "GET", Path: "/billing/x", Authority: "a.example", Client: simulate.DefaultClient, Line: "3"},
+					{Method: "GET", Path: "/teapot", Authority: "a.example", Client: simulate.DefaultClient, Line: "4"},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, want := range []struct {
+					status   uint32
+					location string
+				}{{308, "https://shop.example/store?y=1"}, {301, "http://new.example.com:8080/old"}, {503, ""}, {418, ""}} {
+					r := got[i]
+					location, _ := header(r.ResponseSet, "location")
+					if r.Forwarded || r.Status != want.status || location != want.location {
+						t.Errorf("%s: forwarded %v, status %d, location %q; want %d %q", r.Path, r.Forwarded, r.Status, location, want.status, want.location)
+					}
+				}
+				var text strings.Builder
+				if err := simulate.WriteText(&text, got); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(text.String(), "response   308 location: https://shop.example/store?y=1") {
+					t.Errorf("simulate's text does not show the Location:\n%s", text.String())
+				}
+			})
 			t.Run("split", func(t *testing.T) {
 				res, err := importFiles(t, Options{}, "seed-split.yaml")
 				if err != nil {
@@ -94,4 +127,13 @@ func TestImport_Simulate(t *testing.T) {
 			})
 		})
 	}
+}
+
+func header(hs [][2]string, name string) (string, bool) {
+	for _, h := range hs {
+		if h[0] == name {
+			return h[1], true
+		}
+	}
+	return "", false
 }

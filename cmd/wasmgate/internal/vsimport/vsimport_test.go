@@ -120,6 +120,9 @@ func TestImport(t *testing.T) {
 			`testdata/carried.yaml: VirtualService shop: spec.http[0].match[0].authority: warning: matched without the request's port and ignoring case`,
 			`testdata/carried.yaml: VirtualService shop: spec.http[0].match[0].ignoreUriCase: warning: Istio ignores it for a regex uri; left out, so the regex stays case-sensitive as in Istio`,
 		}, []string{`routes[0].route[1]: warning: weight 0 and no "split.overrideHeader": no request reaches "reviews.prod.svc.cluster.local"`}},
+		{"request-features", "request-features.yaml", Options{}, RouteTable{Gateway: "edge/public", Hosts: []string{"*"}}, []string{
+			`testdata/request-features.yaml: VirtualService store: spec.http[4].route[1].headers: warning: applied after the route's headers, so a header both set ends with the destination's value (Istio's weighted clusters end with the route's)`,
+		}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

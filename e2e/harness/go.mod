@@ -1,0 +1,3 @@
+module github.com/wasmgate/wasmgate/e2e/harness
+
+go 1.26.0
