@@ -16,7 +16,7 @@ EMPTY_SOURCES := go.mod go.sum $(wildcard internal/emptyplugin/*.go)
 GO_WASM_BUILD = GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags='-s -w'
 # TinyGo flags: every step tried, with its bytes and its instructions per
 # request, is in docs/BENCHMARKS.md ("Module size"). -opt=z would make the
-# module 21 % smaller and each request about 20 % more instructions.
+# module 21 % smaller and each request about 15 % more instructions.
 TINYGO_OPT ?= 2
 TINYGO_TAGS ?= custommalloc
 TINYGO_BUILD  = $(TINYGO) build -target=wasi -scheduler=none -buildmode=wasi-legacy -no-debug -opt=$(TINYGO_OPT) -tags=$(TINYGO_TAGS)
