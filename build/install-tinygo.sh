@@ -3,7 +3,8 @@
 # built from its Go module source against Debian's LLVM, and prints the path of
 # the tinygo command. Re-uses an existing install.
 #
-# Why it is built rather than downloaded, and each workaround: docs/RATIONALE.md.
+# Why it is built rather than downloaded: docs/RATIONALE.md ("TinyGo is built
+# from source"); each workaround is explained below, where it is applied.
 . "$(dirname "$0")/lib.sh"
 
 prefix="$WASMGATE_CACHE/tinygo-$TINYGO_VERSION"

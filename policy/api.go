@@ -66,6 +66,9 @@ type Route struct {
 	// GlobalLimit is the route's limit across gateway replicas, asked of the
 	// rate limit service after RateLimit admits a request, or nil.
 	GlobalLimit *GlobalLimit
+	// Table is what the route asks of the route table (timeout, retries,
+	// CORS, mirrors, delay), or nil when it asks nothing.
+	Table *Table
 
 	matches []matchBlock
 	units   []unit // the route's features, in plan order

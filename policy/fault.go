@@ -27,14 +27,23 @@ var (
 
 	schemaFaultAbort = &Schema{Kind: KindObject, Doc: "Answer a share of the requests with an error status instead of forwarding them.",
 		Fields: []*Field{
-			optional("percentage", withDefault(schemaPercentage, map[string]any{"value": 100})),
+			// Required: Istio hands an abort without one to Envoy as 0 %,
+			// which aborts nothing, a default nobody means.
+			required("percentage", schemaPercentage),
 			required("httpStatus", intDecl("The status of an aborted request.", 200, 599)),
+		}}
+
+	schemaFaultDelay = &Schema{Kind: KindObject, Doc: "Delay a share of the requests before forwarding them (done by the route table; the plugin ignores it).",
+		Fields: []*Field{
+			optional("percentage", schemaPercentage),
+			required("fixedDelay", durationDecl("How long to delay.")),
 		}}
 
 	schemaFault = &Schema{Kind: KindObject, Def: "fault", MinFields: 1,
 		Doc: "Fault injection, as Istio's HTTPFaultInjection.",
 		Fields: []*Field{
 			optional("abort", schemaFaultAbort),
+			optional("delay", schemaFaultDelay),
 		}}
 )
 
@@ -49,8 +58,8 @@ type faultAbort struct {
 }
 
 // compileFault compiles the "fault" block; only "abort" acts in the
-// plugin.
-func compileFault(p *parser, route *object, _ *Route) unit {
+// plugin, "delay" goes to Route.Table.
+func compileFault(p *parser, route *object, r *Route) unit {
 	fv, ok := route.value("fault")
 	if !ok {
 		return nil
@@ -58,6 +67,9 @@ func compileFault(p *parser, route *object, _ *Route) unit {
 	o, ok := p.object(route.at("fault"), fv, schemaFault)
 	if !ok || !o.minFields() {
 		return nil
+	}
+	if dv, ok := o.value("delay"); ok {
+		p.faultDelay(o.at("delay"), dv, r)
 	}
 	av, ok := o.value("abort")
 	if !ok {
@@ -71,7 +83,7 @@ func compileFault(p *parser, route *object, _ *Route) unit {
 }
 
 func (p *parser) faultAbort(path string, v gjson.Result) (faultAbort, bool) {
-	a := faultAbort{ppm: perMillion}
+	var a faultAbort
 	o, ok := p.object(path, v, schemaFaultAbort)
 	if !ok {
 		return a, false
@@ -84,6 +96,25 @@ func (p *parser) faultAbort(path string, v gjson.Result) (faultAbort, bool) {
 		a.status = uint32(n)
 	}
 	return a, len(p.errs) == before
+}
+
+// faultDelay compiles "fault.delay" into r's Table.
+func (p *parser) faultDelay(path string, v gjson.Result, r *Route) {
+	o, ok := p.object(path, v, schemaFaultDelay)
+	if !ok {
+		return
+	}
+	d := &Delay{PerMillion: perMillion}
+	before := len(p.errs)
+	if pv, ok := o.value("percentage"); ok {
+		d.PerMillion, _ = p.percentage(o.at("percentage"), pv)
+	}
+	if fv, ok := o.value("fixedDelay"); ok {
+		d.FixedDelay, _ = p.duration(o.at("fixedDelay"), fv)
+	}
+	if len(p.errs) == before {
+		table(r).Delay = d
+	}
 }
 
 // percentage reads an Istio Percent into parts per million, as Istio

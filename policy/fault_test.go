@@ -34,7 +34,6 @@ func TestFault_Abort_Share(t *testing.T) {
 	}{
 		{name: "quarter", abort: `{"percentage": {"value": 25}, "httpStatus": 503}`, want: 0.25},
 		{name: "fraction", abort: `{"percentage": {"value": 2.5}, "httpStatus": 500}`, want: 0.025},
-		{name: "default is every request", abort: `{"httpStatus": 418}`, want: 1},
 		{name: "all", abort: `{"percentage": {"value": 100}, "httpStatus": 503}`, want: 1},
 		{name: "none", abort: `{"percentage": {"value": 0}, "httpStatus": 503}`, want: 0},
 	}

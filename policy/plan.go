@@ -104,8 +104,8 @@ type LimitVerdict struct {
 // indexed by Counter. The slice must not be modified.
 func (p *Policy) Counters() []string { return p.counters }
 
-// HintHeaders returns the hint header names of all routes: a client-sent
-// one is removed from every request.
+// HintHeaders returns the hint header names of all routes, and RouteHeader
+// when a route has a Table: a client-sent one is removed from every request.
 func (p *Policy) HintHeaders() []string { return p.hintHeaders }
 
 // RouteCounter is the name of a route's counter name (e.g.

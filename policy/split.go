@@ -282,15 +282,21 @@ func (p *parser) destination(path string, i int, v gjson.Result, weightRequired 
 		p.fail(path, `missing field "weight" (required when "route" has more than one destination)`)
 		valid = false
 	}
-	d.Hint = d.Host
-	if d.Subset != "" {
-		d.Hint = d.Host + "|" + d.Subset
-	}
+	d.Hint = defaultHint(d)
 	if hv, ok := o.value("hint"); ok {
 		d.Hint, ok = p.headerValue(o.at("hint"), hv)
 		valid = valid && ok
 	}
 	return d, valid
+}
+
+// defaultHint is a destination's hint when the policy sets none: its host,
+// and "|" and its subset when it has one.
+func defaultHint(d Destination) string {
+	if d.Subset != "" {
+		return d.Host + "|" + d.Subset
+	}
+	return d.Host
 }
 
 // destinationTarget parses a "destination" object as Istio writes it:

@@ -134,5 +134,10 @@ func (p *Policy) compilePlans() {
 			seen[s.HintHeader] = true
 			p.hintHeaders = append(p.hintHeaders, s.HintHeader)
 		}
+		// The route table routes on RouteHeader too: a client must not send it.
+		if r.Table != nil && !seen[RouteHeader] {
+			seen[RouteHeader] = true
+			p.hintHeaders = append(p.hintHeaders, RouteHeader)
+		}
 	}
 }

@@ -206,6 +206,10 @@ func testGateway(t *testing.T, b harness.Build, registry string, v1, v2 upstream
 		}
 	})
 
+	t.Run("route-table features", func(t *testing.T) {
+		testRouteTable(t, b, gw, v1)
+	})
+
 	// Policy b: the rate limit of 20 requests, and x-policy: b. It reaches the
 	// running Envoy by an update of the WasmPlugin in istiod (ECDS).
 	policyB := bytes.ReplaceAll(policyA, []byte(`"x-policy": "a"`), []byte(`"x-policy": "b"`))
@@ -369,6 +373,60 @@ func (mg *meshGateway) render(t *testing.T, policy []byte) string {
 	}
 	args := append([]string{"render", "-policy", file, "-ref", mg.ref, "-digest", mg.digest, "-new-gateway", "-gateway-port", "8080"}, mg.flags...)
 	return harness.RunCLI(t, args...)
+}
+
+// testRouteTable checks the route-table features of testdata/policy.json
+// through the gateway istiod generated from the rendered VirtualService:
+// timeout, retries and a CORS preflight. Their routes share v1 with the
+// routes without them.
+func testRouteTable(t *testing.T, b harness.Build, gw *gatewayProcess, v1 upstream) {
+	t.Run("timeout", func(t *testing.T) {
+		r := gw.get(t, "/slow/"+b.Name, nil)
+		if r.status != http.StatusGatewayTimeout {
+			t.Fatalf("route with timeout 300ms, upstream taking %v: status %d (%q), want 504", slowFor, r.status, r.body)
+		}
+		t.Logf("timeout 300ms, upstream taking %v: status %d", slowFor, r.status)
+	})
+	t.Run("retries", func(t *testing.T) {
+		// The upstream fails the first 3 attempts: Istio's default retries
+		// (2) give up after 3 attempts, the route's (3) succeed on the 4th.
+		path := "/flaky/3/" + b.Name
+		r := gw.get(t, path, nil)
+		if n := v1.attempts.of(path); r.status != http.StatusOK || n != 4 {
+			t.Fatalf("GET %s: status %d after %d attempts, want 200 after 4", path, r.status, n)
+		}
+		t.Logf("retries.attempts 3, first 3 attempts 503: status %d after %d attempts", r.status, v1.attempts.of(path))
+	})
+	t.Run("cors preflight", func(t *testing.T) {
+		path := "/cors/" + b.Name
+		req, err := http.NewRequest(http.MethodOptions, gw.url+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Origin", "https://app.example")
+		req.Header.Set("Access-Control-Request-Method", "PUT")
+		resp, err := gw.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		want := map[string]string{
+			"Access-Control-Allow-Origin":  "https://app.example",
+			"Access-Control-Allow-Methods": "GET,PUT",
+			"Access-Control-Allow-Headers": "x-token",
+			"Access-Control-Max-Age":       "60",
+		}
+		for k, v := range want {
+			if got := resp.Header.Get(k); got != v {
+				t.Errorf("preflight: %s = %q, want %q (status %d, headers %v)", k, got, v, resp.StatusCode, resp.Header)
+			}
+		}
+		if n := v1.attempts.of(path); resp.StatusCode != http.StatusOK || n != 0 {
+			t.Errorf("preflight: status %d, %d requests reached the upstream; want 200 from the proxy, none", resp.StatusCode, n)
+		}
+		t.Logf("preflight: status %d, allow-origin %q, allow-methods %q, max-age %q", resp.StatusCode,
+			resp.Header.Get("Access-Control-Allow-Origin"), resp.Header.Get("Access-Control-Allow-Methods"), resp.Header.Get("Access-Control-Max-Age"))
+	})
 }
 
 func sqrt(x float64) float64 {

@@ -70,7 +70,7 @@ func needs(pol *policy.Policy) []Cluster {
 			}
 		}
 	}
-	return clusters
+	return append(clusters, mirrorClusters(pol, clusters)...)
 }
 
 // Route is one entry of an Envoy virtual host's routes, as the route table
@@ -79,6 +79,9 @@ type Route struct {
 	Name  string      `yaml:"name"`
 	Match RouteMatch  `yaml:"match"`
 	Route RouteAction `yaml:"route"`
+	// TypedPerFilterConfig configures the cors and fault filters for the
+	// route (see tableRoutes).
+	TypedPerFilterConfig map[string]any `yaml:"typed_per_filter_config,omitempty"`
 }
 
 // RouteMatch matches every path, and the hint header when Headers is set.
@@ -98,17 +101,22 @@ type StringMatch struct {
 	Exact string `yaml:"exact"`
 }
 
-// RouteAction sends to one named cluster.
+// RouteAction sends to one named cluster, with what a policy route asks of
+// the route table (see tableRoutes).
 type RouteAction struct {
-	Cluster string `yaml:"cluster"`
+	Cluster               string         `yaml:"cluster"`
+	Timeout               string         `yaml:"timeout,omitempty"`
+	RetryPolicy           map[string]any `yaml:"retry_policy,omitempty"`
+	RequestMirrorPolicies []any          `yaml:"request_mirror_policies,omitempty"`
 }
 
-// Routes returns the route table of a policy: for every route's hint header
-// and every hint its destinations write there, in policy order, a route
+// Routes returns the route table of a policy: first the routes of what
+// policy routes ask of the route table (tableRoutes); then for every route's
+// hint header and every hint its destinations write there, in policy order, a route
 // matching exactly that value and sending to the cluster of that name; then
 // the default route to DefaultCluster.
 func Routes(pol *policy.Policy) []Route {
-	var out []Route
+	out := tableRoutes(pol)
 	for _, r := range pol.Routes() {
 		if r.Split == nil {
 			continue
@@ -183,11 +191,15 @@ func Derive(template []byte, o Options) ([]byte, error) {
 	if plugin != nil {
 		config = t.at(plugin, "typed_config", "config")
 		if v := t.at(config, "configuration", "value"); v != nil {
+			// A template whose policy is a placeholder (e.g. "{}") is fine
+			// when the policy in effect is given.
 			p, err := policy.Parse([]byte(v.Value))
-			if err != nil {
+			if err != nil && o.Policy == nil {
 				return nil, fmt.Errorf("template: the plugin configuration: %w", err)
 			}
-			templatePolicy, pol = p, p
+			if err == nil {
+				templatePolicy, pol = p, p
+			}
 		}
 	} else if o.Policy != nil || o.Wasm != "" {
 		t.fail("the first listener has no " + wasmFilter + " filter")
@@ -220,6 +232,7 @@ func Derive(template []byte, o Options) ([]byte, error) {
 	}
 	if pol != nil && vhost != nil {
 		setKey(vhost, "routes", node(Routes(pol)))
+		tableFilters(filters, pol)
 	}
 	if o.RouteHeader && vhost != nil {
 		setKey(vhost, "response_headers_to_add", node([]any{map[string]any{

@@ -29,6 +29,8 @@ var parserOnly = map[string]string{
 	"regex-rewrite-missing-group": "a replacement's \\N names a group the regex has",
 	"tokensperfill-too-big":       "tokensPerFill is at most maxTokens",
 	"weights-zero":                "weights sum to more than 0",
+	"timeout-small":               "a route-table duration is at least 1ms",
+	"cors-max-age":                "corsPolicy.maxAge is whole seconds",
 }
 
 func compileSchema(t *testing.T) *jsonschema.Schema {

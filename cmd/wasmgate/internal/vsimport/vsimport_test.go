@@ -119,6 +119,7 @@ func TestImport(t *testing.T) {
 		{"carried", "carried.yaml", Options{}, RouteTable{Gateway: "edge/public", Hosts: []string{"shop.example.com"}}, []string{
 			`testdata/carried.yaml: VirtualService shop: spec.http[0].match[0].authority: warning: matched without the request's port and ignoring case`,
 			`testdata/carried.yaml: VirtualService shop: spec.http[0].match[0].ignoreUriCase: warning: Istio ignores it for a regex uri; left out, so the regex stays case-sensitive as in Istio`,
+			`testdata/carried.yaml: VirtualService shop: spec.http[1].mirror.host: warning: short name "shadow" carried as "shadow.edge.svc.cluster.local", as Istio reads it in the VirtualService's namespace`,
 		}, []string{`routes[0].route[1]: warning: weight 0 and no "split.overrideHeader": no request reaches "reviews.prod.svc.cluster.local"`}},
 		{"request-features", "request-features.yaml", Options{}, RouteTable{Gateway: "edge/public", Hosts: []string{"*"}}, []string{
 			`testdata/request-features.yaml: VirtualService store: spec.http[4].route[1].headers: warning: applied after the route's headers, so a header both set ends with the destination's value (Istio's weighted clusters end with the route's)`,

@@ -252,6 +252,7 @@ type (
 		Match          []httpMatch     `json:"match,omitempty"`
 		Route          []routeDest     `json:"route,omitempty"`
 		DirectResponse *directResponse `json:"directResponse,omitempty"`
+		*ruleTable
 	}
 	httpMatch struct {
 		Headers map[string]stringMatch `json:"headers"`
@@ -303,39 +304,9 @@ type (
 const FallbackRoute = "wasmgate-fallback"
 
 // virtualService routes each (hint header, hint) pair the policy can write to
-// its destination, exactly, then everything else to fallback.
+// its destination, exactly, then everything else to fallback; first, the
+// rules of what policy routes ask of the route table (tableRules).
 func virtualService(pol *policy.Policy, name, namespace, gateway string, hosts []string, fallback string) (Object, error) {
-	spec := vsSpec{Hosts: hosts, Gateways: []string{gateway}}
-	type written struct {
-		dest destination
-		at   string
-	}
-	seen := map[[2]string]written{}
-	for _, r := range pol.Routes() {
-		if r.Split == nil {
-			continue
-		}
-		for _, d := range r.Split.Destinations {
-			at := fmt.Sprintf("routes[%d].route[%d]", r.Index, d.Index)
-			dest := destination{Host: d.Host, Subset: d.Subset}
-			if d.Port != 0 {
-				dest.Port = &portNumber{Number: d.Port}
-			}
-			key := [2]string{r.Split.HintHeader, d.Hint}
-			if prev, ok := seen[key]; ok {
-				if prev.dest.Host != dest.Host || prev.dest.Subset != dest.Subset || prev.dest.Port.number() != dest.Port.number() {
-					return Object{}, fmt.Errorf("%s: hint %q in header %s also names %s's other destination; set a distinct \"hint\"", at, d.Hint, key[0], prev.at)
-				}
-				continue
-			}
-			seen[key] = written{dest, at}
-			spec.HTTP = append(spec.HTTP, httpRoute{
-				Name:  r.Name + "-" + strconv.Itoa(d.Index),
-				Match: []httpMatch{{Headers: map[string]stringMatch{key[0]: {Exact: d.Hint}}}},
-				Route: []routeDest{{Destination: dest}},
-			})
-		}
-	}
 	last := httpRoute{Name: FallbackRoute}
 	if fallback == "" {
 		last.DirectResponse = &directResponse{Status: 404, Body: responseBody{String: "no route\n"}}
@@ -351,8 +322,45 @@ func virtualService(pol *policy.Policy, name, namespace, gateway string, hosts [
 		}
 		last.Route = []routeDest{{Destination: dest}}
 	}
+	spec := vsSpec{Hosts: hosts, Gateways: []string{gateway}, HTTP: tableRules(pol, last)}
+	type written struct {
+		dest destination
+		at   string
+	}
+	seen := map[[2]string]written{}
+	for _, r := range pol.Routes() {
+		if r.Split == nil {
+			continue
+		}
+		for _, d := range r.Split.Destinations {
+			at := fmt.Sprintf("routes[%d].route[%d]", r.Index, d.Index)
+			dest := destinationOf(d)
+			key := [2]string{r.Split.HintHeader, d.Hint}
+			if prev, ok := seen[key]; ok {
+				if prev.dest.Host != dest.Host || prev.dest.Subset != dest.Subset || prev.dest.Port.number() != dest.Port.number() {
+					return Object{}, fmt.Errorf("%s: hint %q in header %s also names %s's other destination; set a distinct \"hint\"", at, d.Hint, key[0], prev.at)
+				}
+				continue
+			}
+			seen[key] = written{dest, at}
+			spec.HTTP = append(spec.HTTP, httpRoute{
+				Name:  r.Name + "-" + strconv.Itoa(d.Index),
+				Match: []httpMatch{{Headers: map[string]stringMatch{key[0]: {Exact: d.Hint}}}},
+				Route: []routeDest{{Destination: dest}},
+			})
+		}
+	}
 	spec.HTTP = append(spec.HTTP, last)
 	return Object{APIVersion: NetworkingAPIVersion, Kind: VirtualServiceKind, Metadata: Metadata{Name: name, Namespace: namespace}, Spec: spec}, nil
+}
+
+// destinationOf is d as Istio's Destination.
+func destinationOf(d policy.Destination) destination {
+	dest := destination{Host: d.Host, Subset: d.Subset}
+	if d.Port != 0 {
+		dest.Port = &portNumber{Number: d.Port}
+	}
+	return dest
 }
 
 func (p *portNumber) number() uint32 {
