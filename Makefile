@@ -14,15 +14,17 @@ GO_SOURCES := go.mod go.sum $(shell find cmd/plugin filter policy -name '*.go' -
 EMPTY_SOURCES := go.mod go.sum $(wildcard internal/emptyplugin/*.go)
 # Build commands of each SDK, shared by the plugin and the benchmark's empty plugin.
 GO_WASM_BUILD = GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags='-s -w'
-# TINYGO_OPT=z makes the TinyGo module about 125 KB smaller (docs/BENCHMARKS.md,
-# "Module size"); its cost per request is measured with `make bench`.
+# TinyGo flags: every step tried, with its bytes and its instructions per
+# request, is in docs/BENCHMARKS.md ("Module size"). -opt=z would make the
+# module 21 % smaller and each request about 15 % more instructions.
 TINYGO_OPT ?= 2
-TINYGO_BUILD  = $(TINYGO) build -target=wasi -scheduler=none -buildmode=wasi-legacy -no-debug -opt=$(TINYGO_OPT) -tags=custommalloc
+TINYGO_TAGS ?= custommalloc
+TINYGO_BUILD  = $(TINYGO) build -target=wasi -scheduler=none -buildmode=wasi-legacy -no-debug -opt=$(TINYGO_OPT) -tags=$(TINYGO_TAGS)
 # The Go modules: the plugin's (.) and the tooling beside it (e2e/harness:
 # what both end-to-end modules share).
 MODULES := . cmd/wasmgate e2e e2e/harness
 
-.PHONY: build bench-modules tinygo envoy registry ratelimit redis registry-serve tools run test test-e2e test-istio bench-tools bench bench-soak bench-global check clean image push wasmplugin
+.PHONY: build small bench-scale bench-modules tinygo envoy registry ratelimit redis registry-serve tools run test test-e2e test-istio bench-tools bench bench-soak bench-global check clean image push wasmplugin
 
 build: out/wasmgate-go.wasm out/wasmgate-tinygo.wasm ## build both plugin modules
 
@@ -37,6 +39,14 @@ out/wasmgate-go.wasm: $(GO_SOURCES)
 out/wasmgate-tinygo.wasm: $(GO_SOURCES) | $(TINYGO)
 	@mkdir -p out
 	$(TINYGO_BUILD) -o $@ ./cmd/plugin
+
+# The small module: the TinyGo build without Go's regexp (it refuses a
+# policy with a regex match or uriRegexRewrite, naming the field), for size.
+small: out/wasmgate-tinygo-noregex.wasm ## build the TinyGo module without regex support (out/wasmgate-tinygo-noregex.wasm)
+out/wasmgate-tinygo-noregex.wasm: TINYGO_OPT = z
+out/wasmgate-tinygo-noregex.wasm: $(GO_SOURCES) | $(TINYGO)
+	@mkdir -p out
+	$(TINYGO_BUILD),wasmgate_noregex -o $@ ./cmd/plugin
 
 # The benchmark's floor: a plugin that does nothing, built like the plugin.
 bench-modules: out/empty-go.wasm out/empty-tinygo.wasm
@@ -90,6 +100,11 @@ bench-tools: ## install the benchmark's load generators: Debian's wrk, vegeta (G
 # BENCH_ROUNDS, BENCH_DURATION, ... tune both (see build/bench.sh).
 bench: build bench-modules envoy bench-tools ## the plugin against Envoy's native filters, one worker (about 8 minutes)
 	bash build/bench.sh compare
+
+bench-scale: build ## how a request's cost grows with routes, headers and limit keys, both modules on wazero; needs valgrind (docs/BENCHMARKS.md)
+	go test ./filter -count=1 -timeout 30m -run '^$$' -bench 'Wasm_Scale$$' -benchtime 2000x
+	go test ./filter -count=1 -timeout 30m -run '^$$' -bench 'Wasm_ScaleKeys' -benchtime 1000000x
+	bash build/scale-instructions.sh
 
 bench-soak: build bench-modules envoy bench-tools ## Envoy's memory over 1M requests per build (about 5 minutes)
 	bash build/bench.sh soak

@@ -21,7 +21,7 @@ type (
 	action             = types.Action
 	onVMStartStatus    = types.OnVMStartStatus
 	onPluginStatus     = types.OnPluginStartStatus
-	metricCounter      = proxywasm.MetricCounter
+	sdkMetricCounter   = proxywasm.MetricCounter
 )
 
 const (
@@ -55,7 +55,7 @@ var (
 	getSharedData             = proxywasm.GetSharedData
 	setSharedData             = proxywasm.SetSharedData
 	setTickPeriod             = proxywasm.SetTickPeriodMilliSeconds
-	defineCounterMetric       = proxywasm.DefineCounterMetric
+	sdkDefineCounterMetric    = proxywasm.DefineCounterMetric
 	logCritical               = proxywasm.LogCritical
 	logDebug                  = proxywasm.LogDebug
 	logInfo                   = proxywasm.LogInfo

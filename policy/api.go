@@ -33,6 +33,9 @@ type Policy struct {
 	usesScheme        bool
 	usesPort          bool
 	logRequests       bool
+
+	// index narrows the routes to try by path; nil: try each in order.
+	index *routeIndex
 }
 
 // LogRequests reports whether the policy asks for one debug-level log line

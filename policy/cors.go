@@ -48,7 +48,7 @@ func compileCORS(p *parser, route *object, r *Route) unit {
 			case matchPrefix:
 				c.AllowOrigins = append(c.AllowOrigins, OriginMatch{Prefix: m.value})
 			case matchRegex:
-				c.AllowOrigins = append(c.AllowOrigins, OriginMatch{Regex: item.Get("regex").Str})
+				c.AllowOrigins = append(c.AllowOrigins, OriginMatch{Regex: member(item, "regex").Str})
 			}
 		}
 	}

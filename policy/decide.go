@@ -26,16 +26,13 @@ func (p *Policy) Choose(req *Request, random uint64, d *Decision) {
 		return
 	}
 	path, query := splitQuery(req.Path)
-	for _, r := range p.routes {
-		prefix, ok := r.match(req, path, query)
-		if !ok {
-			continue
-		}
-		d.Route = r
-		for _, u := range r.units {
-			u.choose(req, path, prefix, random, d)
-		}
+	r, prefix := p.firstMatch(req, path, query)
+	if r == nil {
 		return
+	}
+	d.Route = r
+	for _, u := range r.units {
+		u.choose(req, path, prefix, random, d)
 	}
 }
 

@@ -26,7 +26,7 @@ func compileDestinationHeaders(p *parser, route *object, r *Route) unit {
 	ops := make([]destinationOps, len(r.Split.Destinations))
 	found := false
 	for i, item := range items.Array() {
-		hv := item.Get("headers")
+		hv := member(item, "headers")
 		if !hv.Exists() {
 			continue
 		}

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"regexp"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -37,8 +36,8 @@ const (
 // stringMatch is a compiled Istio StringMatch.
 type stringMatch struct {
 	kind  matchKind
-	value string         // lower-case when fold is set
-	re    *regexp.Regexp // anchored: must match the whole value
+	value string // lower-case when fold is set
+	re    *regex // anchored: must match the whole value
 	// fold compares ASCII letters case-insensitively. Only ASCII is folded so
 	// the matched prefix has the same length in the request as in the policy.
 	fold bool
@@ -435,15 +434,19 @@ func (p *parser) stringMatch(path string, v gjson.Result, target matchTarget, fo
 
 // regex compiles expr, reporting a syntax error against expr as the user
 // wrote it. anchored makes it match the whole value, as Istio's regex does.
-func (p *parser) regex(path, expr, flags string, anchored bool) *regexp.Regexp {
-	if _, err := regexp.Compile(expr); err != nil {
+func (p *parser) regex(path, expr, flags string, anchored bool) *regex {
+	if _, err := compileRegex(expr); err != nil {
+		if !regexSupported {
+			p.fail(path, "regex %q: %s", expr, err)
+			return nil
+		}
 		p.fail(path, "invalid regex %q: %s", expr, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		return nil
 	}
 	if anchored {
 		expr = "^(?:" + expr + ")$"
 	}
-	re, err := regexp.Compile(flags + expr)
+	re, err := compileRegex(flags + expr)
 	if err != nil {
 		p.fail(path, "invalid regex %q: %s", expr, err)
 		return nil

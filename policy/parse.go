@@ -146,6 +146,7 @@ func (p *parser) policy(doc gjson.Result) *Policy {
 		pol.usesPort = pol.usesPort || r.routeReads(readsPort)
 	}
 	pol.compilePlans()
+	pol.index = newRouteIndex(pol.routes)
 	return pol
 }
 

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -11,7 +10,7 @@ import (
 // rewrite is a compiled "rewrite" block.
 type rewrite struct {
 	uri    string // "" when unset
-	re     *regexp.Regexp
+	re     *regex
 	substi string // re's replacement in Go's $-syntax
 	// authority replaces :authority, "" when unset.
 	authority string
@@ -197,12 +196,12 @@ func (p *parser) pathValue(path string, v gjson.Result) (string, bool) {
 	return "", false
 }
 
-func (p *parser) regexRewrite(path string, v gjson.Result) (*regexp.Regexp, string) {
+func (p *parser) regexRewrite(path string, v gjson.Result) (*regex, string) {
 	o, ok := p.object(path, v, schemaRegexRewrite)
 	if !ok || !o.requireAll() {
 		return nil, ""
 	}
-	var re *regexp.Regexp
+	var re *regex
 	if expr, ok := o.str("match"); ok {
 		re = p.regex(o.at("match"), expr, "", false)
 	}

@@ -248,24 +248,38 @@ func reference(scenario string) string {
 	return "native"
 }
 
+// floor is the empty plugin of a plugin scenario's SDK, the cost every
+// proxy-wasm filter of that SDK pays; "" for other scenarios.
+func floor(scenario string) string {
+	switch {
+	case strings.HasPrefix(scenario, "tinygo"):
+		return "empty-tinygo"
+	case strings.HasPrefix(scenario, "go"):
+		return "empty-go"
+	}
+	return ""
+}
+
 func (s *summary) comparison(w io.Writer) {
 	fmt.Fprintln(w, "Medians over rounds (min–max); ratios and differences are paired by round against the native scenario")
-	fmt.Fprintln(w, "(native for scenarios without a limit, native+limit for those with one).")
+	fmt.Fprintln(w, "(native for scenarios without a limit, native+limit for those with one), and for plugin scenarios")
+	fmt.Fprintln(w, "against the empty plugin of their SDK (empty-tinygo, empty-go: the floor).")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| scenario | req/s | × native | Envoy CPU µs/req | × native | − native µs | p50 µs | p99 µs | p99 × native | RSS MiB |")
-	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| scenario | req/s | × native | Envoy CPU µs/req | × native | − native µs | × floor | − floor µs | p50 µs | p99 µs | p99 × native | RSS MiB |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, sc := range s.order {
 		ref := reference(sc)
-		against := func(m metric, f func(x, y float64) float64, format string) string {
-			if sc == ref {
+		against := func(ref string, m metric, f func(x, y float64) float64, format string) string {
+			if sc == ref || ref == "" {
 				return "–"
 			}
 			return spread(s.paired(sc, ref, m, f), format)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", sc,
-			spread(s.values(sc, rps), "%.0f"), against(rps, ratio, "%.2f"),
-			spread(s.values(sc, cpu), "%.1f"), against(cpu, ratio, "%.2f"), against(cpu, diff, "%+.1f"),
-			spread(s.values(sc, p50), "%.0f"), spread(s.values(sc, p99), "%.0f"), against(p99, ratio, "%.2f"),
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", sc,
+			spread(s.values(sc, rps), "%.0f"), against(ref, rps, ratio, "%.2f"),
+			spread(s.values(sc, cpu), "%.1f"), against(ref, cpu, ratio, "%.2f"), against(ref, cpu, diff, "%+.1f"),
+			against(floor(sc), cpu, ratio, "%.2f"), against(floor(sc), cpu, diff, "%+.1f"),
+			spread(s.values(sc, p50), "%.0f"), spread(s.values(sc, p99), "%.0f"), against(ref, p99, ratio, "%.2f"),
 			spread(s.values(sc, rss), "%.1f"))
 	}
 }
@@ -291,6 +305,10 @@ var goals = []goal{
 	{"TinyGo+limit p99 at the fixed rate", "tinygo+limit", "native+limit", p99, ratio, "%.2f×", 1.10, false, "≤ 1.10× native+limit"},
 	{"Go CPU/request", "go", "native", cpu, ratio, "%.2f×", 1.20, false, "≤ 1.20× native"},
 	{"Go+limit CPU/request", "go+limit", "native+limit", cpu, ratio, "%.2f×", 1.20, false, "≤ 1.20× native+limit"},
+	{"TinyGo CPU/request over its floor", "tinygo", "empty-tinygo", cpu, ratio, "%.2f×", 1.05, false, "≤ 1.05× empty-tinygo"},
+	{"TinyGo+limit CPU/request over its floor (reference)", "tinygo+limit", "empty-tinygo", cpu, ratio, "%.2f×", math.Inf(1), false, "–"},
+	{"Go CPU/request over its floor", "go", "empty-go", cpu, ratio, "%.2f×", 1.15, false, "≤ 1.15× empty-go"},
+	{"Go+limit CPU/request over its floor (reference)", "go+limit", "empty-go", cpu, ratio, "%.2f×", math.Inf(1), false, "–"},
 	{"TinyGo limit cost", "tinygo+limit", "tinygo", cpu, diff, "%+.1f µs", 3, false, "≤ +3 µs/request"},
 	{"Go limit cost", "go+limit", "go", cpu, diff, "%+.1f µs", 3, false, "≤ +3 µs/request"},
 	{"native limit cost (reference)", "native+limit", "native", cpu, diff, "%+.1f µs", math.Inf(1), false, "–"},

@@ -11,7 +11,8 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 // TestReport compares the report of testdata/results.jsonl (three rounds
-// of two native and two plugin scenarios, and a soak) with its golden file.
+// of two native scenarios, two plugin scenarios and the TinyGo floor, and a
+// soak) with its golden file.
 func TestReport(t *testing.T) {
 	recs, err := readRecords(filepath.Join("testdata", "results.jsonl"))
 	if err != nil {
