@@ -152,7 +152,7 @@ func TestEnvoy_Features(t *testing.T) {
 // listener on port ("0": kernel-picked).
 func envoyConfigGateway(t *testing.T, b harness.Build, policyFile, port string) *gateway {
 	t.Helper()
-	args := []string{"-policy", policyFile, "-gateway-port", port}
+	args := []string{"-policy", policyFile, "-gateway-port", port, "-route-header"}
 	for _, line := range strings.Split(strings.TrimSpace(harness.RunCLI(t, "envoy-config", "-policy", policyFile, "-clusters")), "\n") {
 		cluster, _, _ := strings.Cut(line, " ")
 		args = append(args, upstreamFlag(t, cluster)...)
