@@ -101,7 +101,7 @@ bench-tools: ## install the benchmark's load generators: Debian's wrk, vegeta (G
 bench: build bench-modules envoy bench-tools ## the plugin against Envoy's native filters, one worker (about 8 minutes)
 	bash build/bench.sh compare
 
-bench-scale: build ## how a request's cost grows with routes, headers and limit keys, both modules on wazero; needs valgrind (docs/BENCHMARKS.md)
+bench-scale: build ## how a request's cost grows with routes, headers and limit keys, both modules on wazero; installs Debian's valgrind (docs/BENCHMARKS.md)
 	go test ./filter -count=1 -timeout 30m -run '^$$' -bench 'Wasm_Scale$$' -benchtime 2000x
 	go test ./filter -count=1 -timeout 30m -run '^$$' -bench 'Wasm_ScaleKeys' -benchtime 1000000x
 	bash build/scale-instructions.sh

@@ -6,8 +6,9 @@
 # divided by the extra requests, and the ratio to the first case.
 #   bash build/scale-instructions.sh [LEG...]   (default: wasm-tinygo wasm-go)
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
-command -v valgrind >/dev/null || { echo "valgrind missing: apt-get install valgrind" >&2; exit 1; }
+command -v valgrind >/dev/null || apt_install valgrind
 go test -c -o out/filter.test ./filter
 rounds=15 short=50 long=250 # rounds as scaleRounds in filter/scale_test.go
 # The names of scaleCases in filter/scale_test.go, first the reference.
