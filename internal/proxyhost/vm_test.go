@@ -207,6 +207,13 @@ func TestHost_SharedDataAcrossVMs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The counter exists before the race: both VMs seeing it absent
+		// would both write it with cas 0, which is unconditional (shared
+		// data has no create-if-absent; the filter's buckets handle that
+		// themselves, this test plugin does not).
+		if st := h.SetSharedData("testplugin.count", make([]byte, 8), 0); st != StatusOK {
+			t.Fatalf("creating the counter: %v", st)
+		}
 		counts := make([][]int, 2)
 		retries := make([]int, 2)
 		errs := make([]error, 2)
