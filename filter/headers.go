@@ -1,6 +1,10 @@
 package filter
 
-import "strings"
+import (
+	"encoding/binary"
+	"strings"
+	"unsafe"
+)
 
 // headerView is a stream's request headers, read from the proxy with one
 // host call and looked up by the policy as often as it likes.
@@ -12,21 +16,77 @@ import "strings"
 // header twice. Cookie lines are joined with "; ", as Envoy joins HTTP/2
 // cookie crumbs, so each line's cookies stay readable. FirstHeader reads
 // the first value alone, for %REQ()% and rate limit descriptors.
+//
+// In the modules the proxy writes the header map into buf, which the
+// stream's context keeps from one stream to the next, and pairs' strings
+// point into it (readRequestHeaders): reading the headers allocates nothing
+// once buf and pairs have grown to the requests' size, so requests bring
+// no garbage and TinyGo's collector, whose cost grows with every block of
+// the heap, does not run (docs/BENCHMARKS.md, "Growth"). The strings are
+// valid until the context's next stream loads its headers; nothing keeps
+// them past the stream's end (rate limit keys are hashed, descriptors and
+// edits copied out by the host calls that send them).
 type headerView struct {
 	pairs  [][2]string
+	buf    []byte
 	loaded bool
 }
 
+// maxKeptHeaderBuf bounds the header buffer a context keeps between
+// streams; a stream with larger headers gets a buffer of its own.
+const maxKeptHeaderBuf = 16 << 10
+
 // load reads the request headers; on error the view is empty.
 func (v *headerView) load() {
-	pairs, err := getHTTPRequestHeaders()
+	pairs, err := readRequestHeaders(&v.buf, v.pairs[:0])
 	if err != nil {
 		logDebug("wasmgate: reading request headers: " + err.Error())
 	}
 	v.pairs, v.loaded = pairs, true
 }
 
-func (v *headerView) reset() { v.pairs, v.loaded = nil, false }
+// reset forgets the stream's headers, keeping the storage for the next.
+func (v *headerView) reset() {
+	v.pairs, v.loaded = v.pairs[:0], false
+	if cap(v.buf) > maxKeptHeaderBuf {
+		v.buf = nil
+	}
+}
+
+// parseHeaderMap appends to pairs the pairs of b, a header map in the
+// proxy-wasm layout (the pair count, then each name's and value's length,
+// then each name and value followed by a NUL byte; integers little-endian
+// uint32). The strings point into b. A map that does not fit its own
+// lengths yields the pairs read before the fault and false.
+func parseHeaderMap(b []byte, pairs [][2]string) ([][2]string, bool) {
+	if len(b) < 4 {
+		return pairs, len(b) == 0
+	}
+	n := uint64(binary.LittleEndian.Uint32(b))
+	if n > uint64(len(b)-4)/8 {
+		return pairs, false
+	}
+	sizes, data := b[4:4+8*n], b[4+8*n:]
+	for i := uint64(0); i < n; i++ {
+		kn := uint64(binary.LittleEndian.Uint32(sizes[8*i:]))
+		vn := uint64(binary.LittleEndian.Uint32(sizes[8*i+4:]))
+		if kn+vn+2 > uint64(len(data)) {
+			return pairs, false
+		}
+		pairs = append(pairs, [2]string{bytesString(data[:kn]), bytesString(data[kn+1 : kn+1+vn])})
+		data = data[kn+vn+2:]
+	}
+	return pairs, true
+}
+
+// bytesString is b as a string without a copy; b must not change while
+// the string is in use.
+func bytesString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
 
 // Header implements policy.HeaderGetter. name is lower-case, as the proxy
 // keeps header names.
