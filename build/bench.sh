@@ -24,6 +24,12 @@
 #                                other work on it lowers that limit
 #   BENCH_USERS [1000]           distinct x-user-id values the load cycles over
 #   BENCH_SCENARIOS [all]        a subset of the scenarios, space-separated
+#   BENCH_HEADERS [0]            extra request headers on every request
+#                                (x-extra-<n>, 40-byte values): the cost of
+#                                a request's headers in Envoy
+#   BENCH_B_TINYGO, BENCH_B_GO   modules for the A/B scenarios tinygo-b and
+#                                go-b (say, the same tree before a change),
+#                                measured in the same rounds as the others
 #   BENCH_SOAK_REQUESTS [1000000] BENCH_SOAK_SEGMENT [10s] BENCH_SOAK_MAX_GROWTH [2]
 #   WASMGATE_ENVOY               the Envoy binary (default: the tools-cache install)
 # Outputs in out/bench/: report.md (also printed), results.jsonl (one line
@@ -38,6 +44,7 @@
 #   empty-tinygo   envoy.yaml with a plugin that does nothing (TinyGo SDK)
 #   empty-go       the same with the upstream Go SDK
 #   tinygo, go     envoy.yaml's seed policy without its rate limit
+#   tinygo-b, go-b the same with BENCH_B_TINYGO, BENCH_B_GO (not in "all")
 #   tinygo+limit, go+limit   the seed policy
 # The upstream is a second Envoy answering with direct_response
 # (build/bench-upstream.yaml). Every request is GET /products/<i>?x=1 with
@@ -55,6 +62,7 @@ rate_duration=${BENCH_RATE_DURATION:-5s}
 rate=${BENCH_RATE:-}
 rate_share=${BENCH_RATE_SHARE:-10}
 users=${BENCH_USERS:-1000}
+export BENCH_HEADERS=${BENCH_HEADERS:-0} # read by build/bench.lua too
 scenarios=(${BENCH_SCENARIOS:-native bare empty-tinygo tinygo tinygo+limit native+limit empty-go go go+limit})
 soak_requests=${BENCH_SOAK_REQUESTS:-1000000}
 soak_segment=${BENCH_SOAK_SEGMENT:-10s}
@@ -171,7 +179,12 @@ measure_sat() {
 # measure_rate SCENARIO ROUND: vegeta at $rate requests/s, the same requests.
 measure_rate() {
   awk -v base="$url" -v n="$users" 'BEGIN {
-    for (i = 0; i < n; i++) printf "GET %s/products/%d?x=1\nx-user-id: user-%d\nx-internal-debug: 1\n\n", base, i, i }' > "$tmp/targets"
+    extra = ""
+    for (h = 0; h < ENVIRON["BENCH_HEADERS"]; h++) {
+      v = ""; for (c = 0; c < 40; c++) v = v (h % 10)
+      extra = extra sprintf("x-extra-%d: %s\n", h, v)
+    }
+    for (i = 0; i < n; i++) printf "GET %s/products/%d?x=1\nx-user-id: user-%d\nx-internal-debug: 1\n%s\n", base, i, i, extra }' > "$tmp/targets"
   local load t0 t1
   load=$(load1) t0=$(ticks)
   # At most $connections connections: should the machine stall, vegeta falls
@@ -207,6 +220,12 @@ config() {
 job() {
   case $1 in bare|empty-*) echo floor ;; *) echo full ;; esac
 }
+# b_module VAR is the absolute path of the A/B module VAR names.
+b_module() {
+  local f=${!1:-}
+  [ -f "$f" ] || { echo "bench: $1 must name a module for its A/B scenario (got \"$f\")" >&2; return 1; }
+  realpath "$f"
+}
 scenario_config() {
   local name=$1 limit
   case $name in *+limit) limit=(-tokens "$2") ;; *) limit=(-no-limit) ;; esac
@@ -214,6 +233,8 @@ scenario_config() {
     native*) config "$name" "${limit[@]}" ;;
     bare) config "$name" -no-plugin ;;
     empty-*) config "$name" -wasm "$root/out/empty-${name#empty-}.wasm" ;;
+    tinygo-b) config "$name" -wasm "$(b_module BENCH_B_TINYGO)" "${limit[@]}" ;;
+    go-b) config "$name" -wasm "$(b_module BENCH_B_GO)" "${limit[@]}" ;;
     *) config "$name" -wasm "$root/out/wasmgate-${name%+limit}.wasm" "${limit[@]}" ;;
   esac
 }
@@ -227,6 +248,10 @@ scenario_config() {
   for m in out/wasmgate-tinygo.wasm out/wasmgate-go.wasm out/empty-tinygo.wasm out/empty-go.wasm; do
     echo "- $(basename "$m"): $(stat -c %s "$m") bytes"
   done
+  for v in BENCH_B_TINYGO BENCH_B_GO; do
+    [ -z "${!v:-}" ] || echo "- $v (scenario ${v#BENCH_B_}-b): $(basename "${!v}"), $(stat -c %s "${!v}") bytes"
+  done
+  [ "$BENCH_HEADERS" = 0 ] || echo "- $BENCH_HEADERS extra request headers (40-byte values) on every request"
 } > "$outdir/report.md"
 
 if [ "$mode" = soak ]; then

@@ -26,10 +26,41 @@ import (
 // valid until the context's next stream loads its headers; nothing keeps
 // them past the stream's end (rate limit keys are hashed, descriptors and
 // edits copied out by the host calls that send them).
+//
+// Most lookups are of headers the request does not have (the hint headers
+// the plugin strips, an override header): load records a 128-bit signature
+// of the names present, and of those present more than once, so that such
+// a lookup costs no scan, and a name present once ends its scan at its
+// pair, whatever the number of headers (docs/BENCHMARKS.md, "Growth").
 type headerView struct {
-	pairs  [][2]string
-	buf    []byte
-	loaded bool
+	pairs [][2]string
+	buf   []byte
+	// seen has a name's signature bit (nameBit) when a pair may have that
+	// name; repeated when more than one pair may.
+	seen, repeated [2]uint64
+	loaded         bool
+}
+
+// nameBit is name's bit in a 128-bit signature: from its length and its
+// first, middle and last bytes (header names share prefixes such as "x-",
+// and suffixes such as "-id", less often all three and the length).
+func nameBit(name string) (word int, bit uint64) {
+	n := uint(len(name))
+	if n == 0 {
+		return 0, 1
+	}
+	h := (n*131 + uint(name[0])*31 + uint(name[n/2])*7 + uint(name[n-1])) & 127
+	return int(h >> 6), 1 << (h & 63)
+}
+
+// index records the names of the pairs in seen and repeated.
+func (v *headerView) index() {
+	v.seen, v.repeated = [2]uint64{}, [2]uint64{}
+	for i := range v.pairs {
+		w, b := nameBit(v.pairs[i][0])
+		v.repeated[w] |= v.seen[w] & b
+		v.seen[w] |= b
+	}
 }
 
 // maxKeptHeaderBuf bounds the header buffer a context keeps between
@@ -43,11 +74,13 @@ func (v *headerView) load() {
 		logDebug("wasmgate: reading request headers: " + err.Error())
 	}
 	v.pairs, v.loaded = pairs, true
+	v.index()
 }
 
 // reset forgets the stream's headers, keeping the storage for the next.
 func (v *headerView) reset() {
 	v.pairs, v.loaded = v.pairs[:0], false
+	v.seen, v.repeated = [2]uint64{}, [2]uint64{}
 	if cap(v.buf) > maxKeptHeaderBuf {
 		v.buf = nil
 	}
@@ -91,6 +124,13 @@ func bytesString(b []byte) string {
 // Header implements policy.HeaderGetter. name is lower-case, as the proxy
 // keeps header names.
 func (v *headerView) Header(name string) (string, bool) {
+	w, b := nameBit(name)
+	if v.seen[w]&b == 0 {
+		return "", false
+	}
+	if v.repeated[w]&b == 0 {
+		return v.FirstHeader(name)
+	}
 	first := -1
 	for i := range v.pairs {
 		if v.pairs[i][0] != name {
@@ -109,6 +149,9 @@ func (v *headerView) Header(name string) (string, bool) {
 
 // FirstHeader implements policy.FirstHeaderGetter.
 func (v *headerView) FirstHeader(name string) (string, bool) {
+	if w, b := nameBit(name); v.seen[w]&b == 0 {
+		return "", false
+	}
 	for i := range v.pairs {
 		if v.pairs[i][0] == name {
 			return v.pairs[i][1], true

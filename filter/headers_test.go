@@ -3,6 +3,7 @@ package filter
 import (
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -126,4 +127,62 @@ func TestFilter_HeadersPerStream(t *testing.T) {
 func headerOr(hs [][2]string, name string) string {
 	v, _ := header(hs, name)
 	return v
+}
+
+// TestHeaderView_Index: the lookups through the name signatures answer as
+// a scan of every pair does (values of a repeated name joined, the first
+// one alone for FirstHeader), on random requests whose names collide in the
+// signature, repeat, and share prefixes and lengths.
+func TestHeaderView_Index(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	names := []string{":path", ":method", ":authority", ":scheme", "cookie", "x-user-id", "x-route-to",
+		"x-wasmgate-route", "x-wasmgate-key", "x-wasmgate-destination", "x-canary", "x-internal-debug", "", "a", "b"}
+	for i := range 40 {
+		names = append(names, fmt.Sprintf("x-extra-%d", i))
+	}
+	scan := func(pairs [][2]string, name string, first bool) (string, bool) {
+		var vals []string
+		for _, p := range pairs {
+			if p[0] == name {
+				vals = append(vals, p[1])
+			}
+		}
+		if len(vals) == 0 {
+			return "", false
+		}
+		sep := ","
+		if name == "cookie" {
+			sep = "; "
+		}
+		if first {
+			return vals[0], true
+		}
+		return strings.Join(vals, sep), true
+	}
+	collisions := 0
+	for range 3000 {
+		var v headerView
+		for range rng.IntN(60) {
+			v.pairs = append(v.pairs, [2]string{names[rng.IntN(len(names))], fmt.Sprint(rng.IntN(100))})
+		}
+		v.index()
+		for _, name := range names {
+			got, ok := v.Header(name)
+			want, wantOK := scan(v.pairs, name, false)
+			if got != want || ok != wantOK {
+				t.Fatalf("Header(%q) over %q = %q, %v; want %q, %v", name, v.pairs, got, ok, want, wantOK)
+			}
+			got, ok = v.FirstHeader(name)
+			want, wantOK = scan(v.pairs, name, true)
+			if got != want || ok != wantOK {
+				t.Fatalf("FirstHeader(%q) over %q = %q, %v; want %q, %v", name, v.pairs, got, ok, want, wantOK)
+			}
+			if w, b := nameBit(name); !wantOK && v.seen[w]&b != 0 {
+				collisions++
+			}
+		}
+	}
+	if collisions == 0 {
+		t.Error("no absent name shared a signature bit with a present one: the test does not reach the scans behind a collision")
+	}
 }

@@ -84,6 +84,7 @@ func TestHeaderView_Allocs(t *testing.T) {
 	}
 	v := headerView{pairs: [][2]string{{":path", "/"}, {"x-env", "prod"}, {"x-user", "alice"}, {"x-user", "bob"},
 		{"cookie", "session=s1"}}, loaded: true}
+	v.index()
 	req := &policy.Request{Path: "/", Headers: &v}
 	env := fixedEnv{}
 	var plan policy.Plan
