@@ -35,7 +35,8 @@ out/wasmgate-go.wasm: $(GO_SOURCES)
 
 # TinyGo: wasi-legacy keeps the VM alive after main returns; custommalloc drops
 # TinyGo's malloc export, which Envoy would use to hand data to the plugin and
-# which keeps every block until a free the SDK never calls.
+# which keeps every block until a free the SDK never calls (the plugin exports
+# its own, filter/hostmem_wasm.go).
 out/wasmgate-tinygo.wasm: $(GO_SOURCES) | $(TINYGO)
 	@mkdir -p out
 	$(TINYGO_BUILD) -o $@ ./cmd/plugin

@@ -249,7 +249,8 @@ scenario_config() {
     echo "- $(basename "$m"): $(stat -c %s "$m") bytes"
   done
   for v in BENCH_B_TINYGO BENCH_B_GO; do
-    [ -z "${!v:-}" ] || echo "- $v (scenario ${v#BENCH_B_}-b): $(basename "${!v}"), $(stat -c %s "${!v}") bytes"
+    b=${v#BENCH_B_}
+    [ -z "${!v:-}" ] || echo "- $v (scenario ${b,,}-b): $(basename "${!v}"), $(stat -c %s "${!v}") bytes"
   done
   [ "$BENCH_HEADERS" = 0 ] || echo "- $BENCH_HEADERS extra request headers (40-byte values) on every request"
 } > "$outdir/report.md"

@@ -186,3 +186,39 @@ func TestHeaderView_Index(t *testing.T) {
 		t.Error("no absent name shared a signature bit with a present one: the test does not reach the scans behind a collision")
 	}
 }
+
+// TestWasm_HeaderBufferReused: in the modules the proxy writes each
+// request's header map into the buffer of the stream's context, which the
+// context keeps: one stream after another, the header map lands at the
+// same address (with the SDKs' allocator every request got fresh memory,
+// garbage for TinyGo's collector), and a larger request grows the buffer
+// once.
+func TestWasm_HeaderBufferReused(t *testing.T) {
+	for _, l := range wasmLegs() {
+		t.Run(l.name, func(t *testing.T) {
+			vm := newWorkerHost(t, l).worker(t, seedPolicy)
+			var first uint32
+			for i := range 50 {
+				hs := request(fmt.Sprintf("/products/%d?x=%d", i, i*7919), [2]string{"x-user-id", fmt.Sprint("user-", i)})
+				if i >= 40 {
+					hs = append(hs, [2]string{"cookie", strings.Repeat("c", 3000)})
+				}
+				serve(t, vm, hs)
+				a := vm.LastAllocation()
+				if a.Size < 40 {
+					t.Fatalf("request %d: the last allocation, %d bytes, is not the header map", i, a.Size)
+				}
+				switch {
+				case i == 0:
+					first = a.Addr
+				case i < 40 && a.Addr != first:
+					t.Fatalf("request %d: header map at %#x, request 0's at %#x: the buffer is not reused", i, a.Addr, first)
+				case i == 41:
+					first = a.Addr
+				case i > 41 && a.Addr != first:
+					t.Fatalf("request %d (with a 3 KB cookie): header map at %#x, request 41's at %#x", i, a.Addr, first)
+				}
+			}
+		})
+	}
+}

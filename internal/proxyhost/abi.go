@@ -151,8 +151,17 @@ func (vm *VM) allocate(size uint32) (uint32, bool) {
 		return 0, false
 	}
 	p := uint32(vm.allocStack[0])
+	vm.lastAlloc = Allocation{Addr: p, Size: size}
 	return p, p != 0
 }
+
+// Allocation is one block the host had the guest allocate for data it
+// handed over.
+type Allocation struct{ Addr, Size uint32 }
+
+// LastAllocation is the latest block the host had the guest allocate: a
+// test can see whether the guest hands out the same memory each time.
+func (vm *VM) LastAllocation() Allocation { return vm.lastAlloc }
 
 func proxyLog(vm *VM, s []uint64) Status {
 	level := LogLevel(arg(s, 0))

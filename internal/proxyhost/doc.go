@@ -41,7 +41,8 @@
 //     else proxy_on_memory_allocate, as Envoy chooses. TinyGo exports a malloc
 //     that keeps every block alive until free, which the SDKs never call, so
 //     a TinyGo build leaks there, under Envoy as here, unless it is built with
-//     -tags=custommalloc (then proxy_on_memory_allocate is used).
+//     -tags=custommalloc (then the module's own malloc, or else
+//     proxy_on_memory_allocate, is used).
 //   - Header maps: names lower-cased; get returns the first value; add
 //     appends; replace overwrites the first and drops the rest; remove drops
 //     all; pairs use the ABI's serialization. A map the context does not

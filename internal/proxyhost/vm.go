@@ -38,6 +38,7 @@ type VM struct {
 	stderr *tailWriter
 
 	alloc        api.Function
+	lastAlloc    Allocation
 	onCreate     api.Function
 	onVMStart    api.Function
 	onConfigure  api.Function
