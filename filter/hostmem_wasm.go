@@ -61,11 +61,10 @@ const mapTypeHTTPRequestHeaders = 0
 // readRequestHeaders reads the request headers into buf (grown as needed)
 // and appends them to pairs, whose strings point into buf.
 func readRequestHeaders(buf *[]byte, pairs [][2]string) ([][2]string, error) {
-	var data *byte
-	var size int32
 	hostArena = buf
-	st := proxyGetHeaderMapPairs(mapTypeHTTPRequestHeaders, unsafe.Pointer(&data), &size)
-	hostArena = nil
+	st := proxyGetHeaderMapPairs(mapTypeHTTPRequestHeaders, unsafe.Pointer(&returnData), &returnSize)
+	data, size := returnData, returnSize
+	returnData, hostArena = nil, nil
 	if st != 0 {
 		return pairs, errors.New("proxy_get_header_map_pairs: status " + strconv.FormatUint(uint64(st), 10))
 	}
@@ -78,6 +77,14 @@ func readRequestHeaders(buf *[]byte, pairs [][2]string) ([][2]string, error) {
 	}
 	return pairs, nil
 }
+
+// returnData and returnSize are where the proxy writes a host call's
+// result: locals whose addresses go to an import escape to the heap in the
+// Go build, two allocations per call.
+var (
+	returnData *byte
+	returnSize int32
+)
 
 //go:wasmimport env proxy_get_header_map_pairs
 func proxyGetHeaderMapPairs(mapType uint32, returnData unsafe.Pointer, returnSize *int32) uint32
