@@ -262,7 +262,10 @@ type HeaderGetter interface {
 type Decision struct {
 	// Route is the matched route, or nil: then the request is left alone.
 	Route *Route
-	// Path is the new :path (query kept), or "" when unchanged.
+	// Path is the new :path (query kept), or "" when unchanged. When the
+	// rewrite had to build it, it is in memory the Decision reuses: valid
+	// until the next Choose or Decide into the same Decision (copy it to
+	// keep it longer).
 	Path string
 	// Authority is the new :authority, or "" when unchanged.
 	Authority string
@@ -273,4 +276,8 @@ type Decision struct {
 	// LimitKey is the request's key for the route's RateLimit (0 when the
 	// limit has no key), to pass to RateLimit.Take.
 	LimitKey LimitKey
+
+	// pathBuf, when set (a Plan's Decision), holds a Path the rewrite
+	// built, so that a request allocates nothing for it.
+	pathBuf *[]byte
 }

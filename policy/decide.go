@@ -21,7 +21,7 @@ func (p *Policy) Choose(req *Request, random uint64, d *Decision) {
 	if d == nil {
 		return
 	}
-	*d = Decision{}
+	*d = Decision{pathBuf: d.pathBuf}
 	if req == nil {
 		return
 	}
@@ -81,7 +81,7 @@ func (plan *Plan) admit() {
 func (plan *Plan) reset() {
 	clear(plan.Request)
 	clear(plan.Response)
-	plan.Decision = Decision{}
+	plan.Decision = Decision{pathBuf: &plan.pathBuf}
 	plan.Request, plan.Response, plan.Counters = plan.Request[:0], plan.Response[:0], plan.Counters[:0]
 	plan.Reply, plan.RouteChanged, plan.Limit, plan.Call = nil, false, LimitVerdict{}, nil
 	clear(plan.reply.Headers)

@@ -86,6 +86,7 @@ type Plan struct {
 	call    Call
 	asking  *globalUnit // the unit whose Call this is
 	scratch [BucketStateSize]byte
+	pathBuf []byte // Decision.Path when the rewrite built it
 }
 
 // LimitVerdict is what a route's rate limit said about one request.

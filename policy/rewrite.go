@@ -3,6 +3,7 @@ package policy
 import (
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 )
@@ -25,10 +26,11 @@ type rewrite struct {
 //
 // When the result is a piece of the original :path (uri "/" after a prefix
 // match, the common "strip the prefix" case) or the replacement alone, it is
-// returned without allocating. Otherwise the new path is built once: Go
-// strings are immutable, so a new value cannot share memory with pieces of
-// two different strings.
-func (rw *rewrite) apply(full, path string, prefix int) (newPath, authority string) {
+// returned as it is. Otherwise the new path is built in buf, which the
+// caller's Decision keeps from one request to the next: no request
+// allocates for it (in the Go module one small allocation per request cost
+// more than the rest of a rewrite, docs/BENCHMARKS.md, "Growth").
+func (rw *rewrite) apply(full, path string, prefix int, buf *[]byte) (newPath, authority string) {
 	query := full[len(path):] // "?..." or ""
 	switch {
 	case rw.re != nil:
@@ -36,9 +38,9 @@ func (rw *rewrite) apply(full, path string, prefix int) (newPath, authority stri
 		if !strings.HasPrefix(newPath, "/") {
 			newPath = "/" + newPath // a :path is absolute
 		}
-		newPath = join(newPath, "", query)
+		newPath = join(buf, newPath, "", query)
 	case rw.uri != "":
-		newPath = rw.replacePrefix(full, path, query, prefix)
+		newPath = rw.replacePrefix(full, path, query, prefix, buf)
 	}
 	if newPath == full {
 		newPath = ""
@@ -50,9 +52,9 @@ func (rw *rewrite) apply(full, path string, prefix int) (newPath, authority stri
 // -1) with rw.uri, joining the two with exactly one "/" where both sides
 // have one, so "/products/123" with prefix "/products" and uri "/" becomes
 // "/123", not Istio's "//123".
-func (rw *rewrite) replacePrefix(full, path, query string, prefix int) string {
+func (rw *rewrite) replacePrefix(full, path, query string, prefix int, buf *[]byte) string {
 	if prefix < 0 {
-		return join(rw.uri, "", query)
+		return join(buf, rw.uri, "", query)
 	}
 	rest := path[prefix:]
 	if rest != "" && rest[0] == '/' && strings.HasSuffix(rw.uri, "/") {
@@ -61,19 +63,22 @@ func (rw *rewrite) replacePrefix(full, path, query string, prefix int) string {
 		}
 		rest = rest[1:]
 	}
-	return join(rw.uri, rest, query)
+	return join(buf, rw.uri, rest, query)
 }
 
-// join builds path+rest+query, query being "?..." or "", with at most one
-// allocation (none when only path is non-empty).
-func join(path, rest, query string) string {
-	switch {
-	case query != "":
-		return path + rest + query
-	case rest != "":
-		return path + rest
+// join returns path+rest+query, query being "?..." or "": path itself when
+// the others are empty, else the three written into buf (grown as needed),
+// as a string that shares buf's memory; a new string when buf is nil.
+func join(buf *[]byte, path, rest, query string) string {
+	if rest == "" && query == "" {
+		return path
 	}
-	return path
+	if buf == nil {
+		return path + rest + query
+	}
+	b := append(append(append((*buf)[:0], path...), rest...), query...)
+	*buf = b
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 var (
@@ -121,7 +126,7 @@ func (u *rewriteUnit) counters(def func(string) Counter) { u.rewritten = def(Cou
 
 func (u *rewriteUnit) choose(req *Request, path string, prefix int, _ uint64, d *Decision) {
 	if u.rw != nil {
-		d.Path, d.Authority = u.rw.apply(req.Path, path, prefix)
+		d.Path, d.Authority = u.rw.apply(req.Path, path, prefix, d.pathBuf)
 	}
 }
 

@@ -1,6 +1,9 @@
 package policy
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestRewrite_Apply(t *testing.T) {
 	tests := []struct {
@@ -41,6 +44,27 @@ func TestRewrite_Apply(t *testing.T) {
 			}
 			if d.Path != tc.wantPath || d.Authority != tc.wantAuthority {
 				t.Fatalf("Path, Authority = %q, %q; want %q, %q", d.Path, d.Authority, tc.wantPath, tc.wantAuthority)
+			}
+			// Through a Plan, whose Decision builds the path in memory it
+			// reuses: the same path, and no allocation for it (the regex
+			// engine allocates its own result).
+			var plan Plan
+			env := newTestEnv()
+			req := &Request{Path: tc.path}
+			p.Decide(req, env, &plan)
+			if plan.Path != tc.wantPath {
+				t.Fatalf("Decide: Path = %q, want %q", plan.Path, tc.wantPath)
+			}
+			other := &Request{Path: tc.path + "&other=1"}
+			if !strings.Contains(tc.path, "?") {
+				other.Path = tc.path + "?other=1"
+			}
+			allocs := testing.AllocsPerRun(100, func() { p.Decide(other, env, &plan); p.Decide(req, env, &plan) })
+			if plan.Path != tc.wantPath {
+				t.Fatalf("Decide after another request: Path = %q, want %q", plan.Path, tc.wantPath)
+			}
+			if !strings.Contains(tc.rewrite, "uriRegexRewrite") && allocs != 0 {
+				t.Errorf("Decide: %v allocations per two requests, want 0", allocs)
 			}
 		})
 	}
