@@ -25,7 +25,7 @@ instructions() {
     ../out/filter.test -test.run '^$' -test.bench "Wasm_Scale\$/$1\$" -test.benchtime "$3x" >/dev/null 2>&1)
   callgrind_annotate --inclusive=no --auto=no --threshold=100 "$out" 2>/dev/null | awk '
     /PROGRAM TOTALS/ { gsub(",", "", $1); all = $1 }
-    $NF ~ /^\?\?\?:0x/ || $(NF-1) ~ /^\?\?\?:0x/ { gsub(",", "", $1); guest += $1 }
+    NF >= 2 && ($NF ~ /^\?\?\?:0x/ || $(NF-1) ~ /^\?\?\?:0x/) { gsub(",", "", $1); guest += $1 }
     END { printf "%d %d\n", all, guest }'
 }
 tmp=$(mktemp -d)
