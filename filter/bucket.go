@@ -53,7 +53,7 @@ type sharedBuckets struct {
 }
 
 func (s *sharedBuckets) Load(slot uint32) ([]byte, uint32, bool, error) {
-	value, cas, err := getSharedData(s.keys.key(slot))
+	value, cas, err := readSharedData(s.keys.key(slot))
 	switch err {
 	case nil:
 		return value, cas, true, nil

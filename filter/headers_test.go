@@ -222,3 +222,29 @@ func TestWasm_HeaderBufferReused(t *testing.T) {
 		})
 	}
 }
+
+// TestWasm_SharedDataBufferReused: a keyed limit's bucket is read from the
+// proxy's shared data into one buffer every read reuses (the bucket is
+// decoded at once), so a limited request leaves no garbage either.
+func TestWasm_SharedDataBufferReused(t *testing.T) {
+	for _, l := range wasmLegs() {
+		t.Run(l.name, func(t *testing.T) {
+			vm := newWorkerHost(t, l).worker(t, keyedLimitPolicy)
+			var first uint32
+			for i := range 50 {
+				// Few users, so that each request finds its bucket and the
+				// last allocation of the request is the bucket's read.
+				s := serve(t, vm, request("/products/1", [2]string{"x-user-id", fmt.Sprint("user-", i%4)}))
+				if lr := s.LocalResponse(); lr != nil {
+					t.Fatalf("request %d answered locally with %d", i, lr.StatusCode)
+				}
+				a := vm.LastAllocation()
+				if i == 4 {
+					first = a.Addr
+				} else if i > 4 && a.Addr != first {
+					t.Fatalf("request %d: the bucket read at %#x (%d bytes), request 4's at %#x: not reused", i, a.Addr, a.Size, first)
+				}
+			}
+		})
+	}
+}

@@ -8,3 +8,6 @@ func readRequestHeaders(_ *[]byte, pairs [][2]string) ([][2]string, error) {
 	hs, err := getHTTPRequestHeaders()
 	return append(pairs, hs...), err
 }
+
+// readSharedData reads a shared-data value through the SDK's test host.
+func readSharedData(key string) ([]byte, uint32, error) { return getSharedData(key) }

@@ -78,13 +78,45 @@ func readRequestHeaders(buf *[]byte, pairs [][2]string) ([][2]string, error) {
 	return pairs, nil
 }
 
+// readSharedData reads a shared-data value into a buffer every read
+// reuses: the value is valid until the next read (a bucket is decoded as
+// soon as it is read). With the SDKs' read each keyed limit check left a
+// block of garbage, and in the Go module an allocation per request costs
+// more than the check (docs/BENCHMARKS.md, "Growth").
+func readSharedData(key string) ([]byte, uint32, error) {
+	hostArena = &sharedValueBuf
+	st := proxyGetSharedData(unsafe.StringData(key), int32(len(key)), unsafe.Pointer(&returnData), &returnSize, &returnCAS)
+	data, size, cas := returnData, returnSize, returnCAS
+	returnData, hostArena = nil, nil
+	switch st {
+	case 0:
+	case statusNotFound:
+		return nil, 0, errNotFound
+	default:
+		return nil, 0, errors.New("proxy_get_shared_data: status " + strconv.FormatUint(uint64(st), 10))
+	}
+	if data == nil || size <= 0 {
+		return nil, cas, nil
+	}
+	return unsafe.Slice(data, size), cas, nil
+}
+
+// sharedValueBuf is the buffer of readSharedData.
+var sharedValueBuf []byte
+
+const statusNotFound = 1
+
 // returnData and returnSize are where the proxy writes a host call's
 // result: locals whose addresses go to an import escape to the heap in the
 // Go build, two allocations per call.
 var (
 	returnData *byte
 	returnSize int32
+	returnCAS  uint32
 )
 
 //go:wasmimport env proxy_get_header_map_pairs
 func proxyGetHeaderMapPairs(mapType uint32, returnData unsafe.Pointer, returnSize *int32) uint32
+
+//go:wasmimport env proxy_get_shared_data
+func proxyGetSharedData(keyData *byte, keySize int32, returnData unsafe.Pointer, returnSize *int32, returnCAS *uint32) uint32
