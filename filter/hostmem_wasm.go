@@ -11,13 +11,14 @@ import (
 // The modules export their own malloc, which Envoy (and proxyhost, like
 // it) prefers to the SDKs' proxy_on_memory_allocate for every buffer it
 // hands to the plugin. It allocates as the SDKs do, a fresh block of Go
-// memory, except while readRequestHeaders has armed hostArena: then the
-// proxy writes the header map into the stream's own buffer, reused from
-// one stream to the next.
+// memory, except while readRequestHeaders or readSharedData has armed
+// hostArena: then the proxy writes the header map into the stream's own
+// buffer, reused from one stream to the next, or the shared-data value
+// into the one buffer of bucket reads.
 
 // hostArena is the buffer the next allocation by the proxy reuses, or nil;
-// readRequestHeaders sets it around its one host call (a VM runs one
-// callback at a time).
+// readRequestHeaders and readSharedData set it around their one host call
+// (a VM runs one callback at a time).
 var hostArena *[]byte
 
 // hostAllocate serves the proxy's allocations (the malloc export).
