@@ -86,6 +86,22 @@ func (v *headerView) reset() {
 	}
 }
 
+// appendHeaderMap encodes headers in the proxy-wasm map layout: the pair
+// count, then each key and value length, then each key and value followed
+// by a NUL byte, all integers little-endian uint32.
+func appendHeaderMap(dst []byte, headers [][2]string) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(headers)))
+	for _, h := range headers {
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(h[0])))
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(h[1])))
+	}
+	for _, h := range headers {
+		dst = append(append(dst, h[0]...), 0)
+		dst = append(append(dst, h[1]...), 0)
+	}
+	return dst
+}
+
 // parseHeaderMap appends to pairs the pairs of b, a header map in the
 // proxy-wasm layout (the pair count, then each name's and value's length,
 // then each name and value followed by a NUL byte; integers little-endian
@@ -125,39 +141,41 @@ func bytesString(b []byte) string {
 // keeps header names.
 func (v *headerView) Header(name string) (string, bool) {
 	w, b := nameBit(name)
-	if v.seen[w]&b == 0 {
+	i := v.first(name, w, b)
+	if i < 0 {
 		return "", false
 	}
-	if v.repeated[w]&b == 0 {
-		return v.FirstHeader(name)
-	}
-	first := -1
-	for i := range v.pairs {
-		if v.pairs[i][0] != name {
-			continue
+	if v.repeated[w]&b != 0 {
+		for _, p := range v.pairs[i+1:] {
+			if p[0] == name {
+				return v.joined(name, i), true
+			}
 		}
-		if first >= 0 {
-			return v.joined(name, first), true
-		}
-		first = i
 	}
-	if first < 0 {
-		return "", false
-	}
-	return v.pairs[first][1], true
+	return v.pairs[i][1], true
 }
 
 // FirstHeader implements policy.FirstHeaderGetter.
 func (v *headerView) FirstHeader(name string) (string, bool) {
-	if w, b := nameBit(name); v.seen[w]&b == 0 {
-		return "", false
+	w, b := nameBit(name)
+	if i := v.first(name, w, b); i >= 0 {
+		return v.pairs[i][1], true
+	}
+	return "", false
+}
+
+// first is the index of name's first pair, or -1; w and b are its
+// nameBit, so that an absent name costs no scan.
+func (v *headerView) first(name string, w int, b uint64) int {
+	if v.seen[w]&b == 0 {
+		return -1
 	}
 	for i := range v.pairs {
 		if v.pairs[i][0] == name {
-			return v.pairs[i][1], true
+			return i
 		}
 	}
-	return "", false
+	return -1
 }
 
 // joined returns every value of name from the first one on, joined with

@@ -10,18 +10,7 @@ import (
 )
 
 // encodeHeaderMap is the proxy's side of parseHeaderMap.
-func encodeHeaderMap(pairs [][2]string) []byte {
-	b := binary.LittleEndian.AppendUint32(nil, uint32(len(pairs)))
-	for _, p := range pairs {
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(p[0])))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(p[1])))
-	}
-	for _, p := range pairs {
-		b = append(append(b, p[0]...), 0)
-		b = append(append(b, p[1]...), 0)
-	}
-	return b
-}
+func encodeHeaderMap(pairs [][2]string) []byte { return appendHeaderMap(nil, pairs) }
 
 func TestParseHeaderMap(t *testing.T) {
 	pairs := [][2]string{{":method", "GET"}, {":path", "/a?b=c"}, {"x-empty", ""}, {"cookie", strings.Repeat("c", 4096)}, {"x-dup", "1"}, {"x-dup", "2"}}

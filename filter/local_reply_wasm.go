@@ -3,7 +3,6 @@
 package filter
 
 import (
-	"encoding/binary"
 	"errors"
 	"strconv"
 	"unsafe"
@@ -26,22 +25,6 @@ func sendLocalResponse(status uint32, details string, headers [][2]string, body 
 
 // localReplyBuf is reused: a VM runs one callback at a time.
 var localReplyBuf []byte
-
-// appendHeaderMap encodes headers in the proxy-wasm map layout: the pair
-// count, then each key and value length, then each key and value followed
-// by a NUL byte, all integers little-endian uint32.
-func appendHeaderMap(dst []byte, headers [][2]string) []byte {
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(headers)))
-	for _, h := range headers {
-		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(h[0])))
-		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(h[1])))
-	}
-	for _, h := range headers {
-		dst = append(append(dst, h[0]...), 0)
-		dst = append(append(dst, h[1]...), 0)
-	}
-	return dst
-}
 
 //go:wasmimport env proxy_send_local_response
 func proxySendLocalResponse(statusCode uint32, detailsData *byte, detailsSize int32,
